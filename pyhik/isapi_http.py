@@ -1,0 +1,197 @@
+"""HTTP plumbing of the ISAPI client: auth negotiation, host parsing, error translation.
+
+Auth follows the device's challenge. Requests go out without credentials until the device
+answers 401; then Digest is used if offered (:class:`requests.auth.HTTPDigestAuth`, which
+keeps a per-thread nonce and answers later challenges itself), Basic only if Basic is the
+only scheme offered. The choice is kept for the life of the auth object.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import List, Optional, Tuple
+from urllib.parse import urlsplit
+
+import requests
+from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
+
+from .errors import ConfigError, DeviceError, DeviceUnreachableError
+from .isapi_models import ResponseStatus, parse_response_status, parse_xml
+
+__all__ = ["challenge_schemes", "ChallengeAuth", "NoAuth", "split_host", "transport_error",
+           "response_status", "MAX_ERROR_BODY_BYTES"]
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_ERROR_BODY_BYTES = 64 * 1024
+"""At most this much of an error answer is read to find its ResponseStatus."""
+
+_SCHEME_RE = re.compile(r"\s*([A-Za-z][\w!#$%&'*+.^`|~-]*)(?:\s+|$)")
+_OBJECT_REPR_RE = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>:?\s*")
+_STATUS_ATTR = "_pyhik_response_status"
+
+
+def challenge_schemes(response: requests.Response) -> List[str]:
+    """Lower-case auth schemes of a response's WWW-Authenticate header(s), in order, once.
+
+    Copes with several headers and with requests' comma-joined merge of them: a scheme
+    is a token starting a comma-separated item that is not a ``name=value`` parameter.
+    """
+    values: List[str] = []
+    getlist = getattr(getattr(response.raw, "headers", None), "getlist", None)
+    if callable(getlist):
+        values = [str(value) for value in getlist("WWW-Authenticate")]
+    if not values:
+        values = [response.headers.get("WWW-Authenticate", "")]
+    schemes: List[str] = []
+    for value in values:
+        for item in _split_outside_quotes(value):
+            match = _SCHEME_RE.match(item)
+            if match and "=" not in item[:match.end()]:
+                scheme = match.group(1).lower()
+                if scheme not in schemes:
+                    schemes.append(scheme)
+    return schemes
+
+
+def _split_outside_quotes(value: str) -> List[str]:
+    items, current, quoted, escaped = [], [], False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return [item for item in items if item.strip()]
+
+
+class NoAuth(AuthBase):
+    """No credentials (and keeps requests from taking some from ~/.netrc)."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+class ChallengeAuth(AuthBase):
+    """Answer the device's challenge: Digest when offered, Basic only when alone.
+
+    Until a challenge has been seen, requests carry no credentials. Digest challenges are
+    answered by HTTPDigestAuth's own response hook; a Basic-only challenge is answered
+    here, once. Either way one request gets at most one answer to a fresh challenge.
+    """
+
+    def __init__(self, username: str, password: str) -> None:
+        self._digest = HTTPDigestAuth(username, password)
+        self._basic = HTTPBasicAuth(username, password)
+        self._lock = threading.Lock()
+        self.scheme: Optional[str] = None
+        """``"digest"``, ``"basic"``, or None before the first answerable challenge."""
+        self.offered: List[str] = []
+        """What the last unanswerable challenge offered (for the error message)."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        scheme = self.scheme
+        if scheme == "basic":
+            return self._basic(r)
+        # No Authorization header until this thread has a nonce; answers a digest 401.
+        r = self._digest(r)
+        if scheme is None:
+            r.register_hook("response", self._on_first_challenge)
+        return r
+
+    def _on_first_challenge(self, response: requests.Response, **kwargs: object
+                            ) -> requests.Response:
+        first = response.history[0] if response.history else response
+        if first.status_code != 401:
+            return response
+        offered = challenge_schemes(first)
+        chosen = "digest" if "digest" in offered else "basic" if offered == ["basic"] else None
+        if chosen is None:
+            self.offered = offered
+            return response
+        with self._lock:
+            if self.scheme is None:
+                self.scheme = chosen
+                _LOGGER.debug("Device offers %s authentication; using %s", offered, chosen)
+        if chosen == "digest" or response.history:
+            return response  # HTTPDigestAuth has answered (or could not)
+        response.content  # noqa: B018 - drain it, so the connection can be reused
+        response.close()
+        request = self._basic(response.request.copy())
+        retry = response.connection.send(request, **kwargs)
+        retry.history.append(response)
+        retry.request = request
+        return retry
+
+
+def split_host(host: str, port: int, ssl: Optional[bool]) -> Tuple[str, str, int]:
+    """(scheme, host name, port) from a host that may carry a scheme and a port.
+
+    A port in ``host`` wins over ``port``; ``ssl`` True/False picks https/http, None
+    leaves it to the host's scheme (http without one). Raises ConfigError.
+    """
+    text = str(host or "").strip()
+    if not text:
+        raise ConfigError("no host given")
+    parsed = urlsplit(text if "://" in text else f"//{text}")
+    scheme = parsed.scheme.lower()
+    if scheme not in ("", "http", "https"):
+        raise ConfigError(f"host {text!r}: the scheme must be http or https")
+    try:
+        host_port = parsed.port
+    except ValueError:
+        raise ConfigError(f"host {text!r}: invalid port") from None
+    if not parsed.hostname:
+        raise ConfigError(f"host {text!r}: no host name")
+    if ssl is not None:
+        scheme = "https" if ssl else "http"
+    number = host_port or port
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
+        raise ConfigError(f"invalid port {number!r}")
+    return scheme or "http", parsed.hostname, number
+
+
+def transport_error(where: str, err: requests.exceptions.RequestException,
+                    timeout: Tuple[float, float]) -> DeviceError:
+    """The typed error for a request that got no usable HTTP answer from ``where``."""
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return DeviceUnreachableError(f"cannot reach {where}: no connection within "
+                                      f"{timeout[0]:g} s")
+    if isinstance(err, requests.exceptions.Timeout):
+        return DeviceUnreachableError(f"{where} accepted the connection but did not answer "
+                                      f"within {timeout[1]:g} s")
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    cause = _OBJECT_REPR_RE.sub("", str(reason or err))
+    if isinstance(err, requests.exceptions.SSLError):
+        return DeviceUnreachableError(f"cannot reach {where}: TLS failure ({cause}); for a "
+                                      "self-signed certificate turn verify_ssl off")
+    if isinstance(err, requests.exceptions.ConnectionError):
+        return DeviceUnreachableError(f"cannot reach {where}: {cause}")
+    return DeviceError(f"{where}: {type(err).__name__}: {cause}")
+
+
+def response_status(response: requests.Response) -> Optional[ResponseStatus]:
+    """The ResponseStatus in a response's body, if it holds one.
+
+    Reads at most MAX_ERROR_BODY_BYTES, once: the result is kept on the response, so a
+    streaming body inspected early is not needed again.
+    """
+    if hasattr(response, _STATUS_ATTR):
+        return getattr(response, _STATUS_ATTR)
+    try:
+        body = next(response.iter_content(MAX_ERROR_BODY_BYTES), b"")
+    except (requests.exceptions.RequestException, RuntimeError, OSError):
+        body = b""
+    root = parse_xml(body) if isinstance(body, bytes) else None
+    status = parse_response_status(root) if root is not None else None
+    setattr(response, _STATUS_ATTR, status)
+    return status
