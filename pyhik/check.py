@@ -1,0 +1,163 @@
+"""``pyhik check``: diagnose a real device and say what to change.
+
+Steps, each printed as OK / WARN / FAIL with advice: reachable? which authentication
+schemes does it offer (the docs ask for 'digest/basic')? do the credentials work (tried
+once: devices lock accounts after a few failures)? which sensors would be created, and
+which triggers are configured but do not notify the surveillance center? may the user
+open the alert stream (the 'Remote: Notify Surveillance Center/Trigger Alarm Output'
+permission)? Exit code 0 only when everything is well.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional, TextIO
+
+from .device import sensor_channel_of
+from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
+                     PermissionDeniedError)
+from .events import lookup, unknown
+from .isapi import DEFAULT_NOTIFICATION_METHODS, IsapiClient
+
+STREAM_PROBE_TIMEOUT_S = 5.0
+
+
+class Report:
+    """Collects findings and prints them as they come."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.failures = 0
+        self.warnings = 0
+
+    def ok(self, text: str) -> None:
+        print(f"OK    {text}", file=self.out, flush=True)
+
+    def warn(self, text: str, advice: str = "") -> None:
+        self.warnings += 1
+        print(f"WARN  {text}" + (f"\n      -> {advice}" if advice else ""), file=self.out, flush=True)
+
+    def fail(self, text: str, advice: str = "") -> None:
+        self.failures += 1
+        print(f"FAIL  {text}" + (f"\n      -> {advice}" if advice else ""), file=self.out, flush=True)
+
+
+def run_check(host: Optional[str], port: Optional[int], username: Optional[str],
+              password: Optional[str], *, ssl: bool = False, verify_ssl: bool = True,
+              out: TextIO = sys.stdout) -> int:
+    """Diagnose one device; 0 when all is well, 1 otherwise."""
+    report = Report(out)
+    if not host:
+        report.fail("no --host given")
+        return 1
+    if not username or password is None:
+        report.fail("no --username/--password given (the password may come from PYHIK_PASSWORD)")
+        return 1
+    scheme = "https" if ssl else "http"
+    client = IsapiClient(host if "://" in host else f"{scheme}://{host}",
+                         port or (443 if ssl else 80), username, password, ssl=ssl or None,
+                         verify_ssl=verify_ssl)
+    try:
+        _check(client, username, report)
+    finally:
+        client.close()
+    summary = ("all is well" if not report.failures and not report.warnings else
+               f"{report.failures} problem(s), {report.warnings} warning(s)")
+    print(f"\n{client.base_url}: {summary}", file=out)
+    return 0 if not report.failures and not report.warnings else 1
+
+
+def _check(client: IsapiClient, username: str, report: Report) -> None:
+    try:
+        schemes = client.auth_schemes()
+    except DeviceUnreachableError as err:
+        report.fail(f"cannot reach {client.base_url}: {err}",
+                    "check the address, the port (HTTP is usually 80, HTTPS 443) and that "
+                    "the device is on")
+        return
+    except DeviceError as err:
+        report.fail(f"{client.base_url} answered, but not like a Hikvision device: {err}")
+        return
+    report.ok(f"{client.base_url} is reachable")
+    if "digest" in schemes:
+        report.ok(f"offers {' and '.join(s.capitalize() for s in schemes)} authentication")
+    elif "basic" in schemes:
+        report.warn("offers only Basic authentication (the password travels almost in clear)",
+                    "set System > Security > Authentication > WEB Authentication to "
+                    "'digest/basic' (on every camera behind an NVR too)")
+    else:
+        report.warn("asked for no authentication scheme we know "
+                    f"({', '.join(schemes) or 'none'})")
+
+    try:
+        info = client.device_info()
+    except AuthenticationError as err:
+        report.fail(f"login refused: {err}",
+                    "check the user and password. Not retried: after a few failures the "
+                    "device locks this address for up to 30 minutes")
+        return
+    except PermissionDeniedError as err:
+        report.fail(f"deviceInfo refused: {err}")
+        return
+    except DeviceError as err:
+        report.fail(f"cannot read deviceInfo: {err}")
+        return
+    kind = "NVR" if info.is_nvr else "camera"
+    report.ok(f"logged in as {username!r}: {kind} {info.name!r}, model {info.model}, "
+              f"firmware {info.firmware}, id {info.device_id}")
+
+    _check_triggers(client, report)
+    _check_stream(client, username, report)
+
+
+def _check_triggers(client: IsapiClient, report: Report) -> None:
+    try:
+        every = client.all_triggers()
+    except DeviceError as err:
+        report.fail(f"cannot read the event triggers: {err}")
+        return
+    notifying: List[str] = []
+    elsewhere: List[str] = []
+    wanted = {m.lower() for m in DEFAULT_NOTIFICATION_METHODS}
+    for trigger in every:
+        etype = lookup(trigger.event) or unknown(trigger.event)
+        label = f"{etype.name} {sensor_channel_of(trigger)}"
+        methods = {m.lower() for m in trigger.methods}
+        if methods & wanted:
+            notifying.append(label)
+        elif methods:
+            elsewhere.append(f"{label} ({', '.join(sorted(trigger.methods))})")
+    if notifying:
+        report.ok(f"{len(notifying)} sensor(s) would be created: {', '.join(notifying)}")
+    else:
+        report.fail("no event is set to 'Notify Surveillance Center': no sensor would be created",
+                    "in the device's web page, Configuration > Event > (each event) > "
+                    "Linkage Method, tick 'Notify Surveillance Center'")
+    if elsewhere:
+        report.warn(f"{len(elsewhere)} trigger(s) are linked, but not to the surveillance "
+                    f"center, so they give no sensor: {', '.join(elsewhere[:12])}"
+                    + (" ..." if len(elsewhere) > 12 else ""),
+                    "tick 'Notify Surveillance Center' for those you want as sensors")
+
+
+def _check_stream(client: IsapiClient, username: str, report: Report) -> None:
+    try:
+        response = client.open_alert_stream(read_timeout=STREAM_PROBE_TIMEOUT_S)
+    except PermissionDeniedError:
+        report.fail(f"user {username!r} may not open the alert stream",
+                    "give the user the 'Remote: Notify Surveillance Center/Trigger Alarm "
+                    "Output' permission (User Management), or try an admin account: some "
+                    "devices only stream to admins")
+        return
+    except DeviceError as err:
+        report.fail(f"cannot open the alert stream: {err}")
+        return
+    try:
+        ctype = response.headers.get("Content-Type", "")
+        if "multipart" in ctype.lower():
+            report.ok(f"alert stream opens ({ctype})")
+        else:
+            report.warn(f"alert stream answered with {ctype or 'no content type'}, not multipart",
+                        "this firmware may not stream alerts; update it if you can")
+    finally:
+        response.close()

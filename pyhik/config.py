@@ -1,0 +1,191 @@
+"""Device configuration as the Home Assistant docs write it: validation and YAML loading.
+
+A configuration entry has exactly the keys of the documentation's examples::
+
+    platform: hikvision      # optional here; entries of other platforms are skipped
+    host: 192.168.1.64       # required
+    port: 80                 # default 80
+    ssl: false               # default false
+    username: user
+    password: pass
+    name: Front Porch        # default: the device's own name
+    customize:
+      motion:                # camera: the type's slug; NVR: slug_channel (motion_1)
+        delay: 30            # seconds the sensor stays on after the event ends (default 0)
+      line_crossing:
+        ignored: true        # the sensor is not created (default false)
+
+Anything else is a :class:`~pyhik.errors.ConfigError` that names the key and the valid
+choices; nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from . import events
+from .errors import ConfigError
+
+PLATFORM = "hikvision"
+TOP_LEVEL_KEYS = ("platform", "host", "port", "ssl", "username", "password", "name", "customize")
+CUSTOMIZE_KEYS = ("delay", "ignored")
+_KEY_RE = re.compile(r"^(?P<slug>[a-z0-9_]+?)(?:_(?P<channel>\d+))?$")
+
+
+@dataclass(frozen=True)
+class SensorOptions:
+    """The ``customize`` options of one sensor."""
+
+    delay: float = 0.0
+    ignored: bool = False
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """One device to watch, validated."""
+
+    host: str
+    port: int = 80
+    ssl: bool = False
+    username: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
+    name: Optional[str] = None
+    customize: Mapping[str, SensorOptions] = field(default_factory=dict)
+    verify_ssl: bool = True
+    """Not a documented key: set from the command line (``--no-verify-ssl``) or Python."""
+
+
+def split_key(key: str) -> Tuple[events.EventType, Optional[int]]:
+    """``"field_detection_2"`` -> (Field Detection, 2); ``"motion"`` -> (Motion, None)."""
+    etype = events.by_slug(key)
+    if etype is not None:
+        return etype, None
+    match = _KEY_RE.match(key)
+    if match and match.group("channel"):
+        etype = events.by_slug(match.group("slug"))
+        if etype is not None:
+            return etype, int(match.group("channel"))
+    valid = ", ".join(t.slug for t in events.DOCUMENTED_TYPES)
+    raise ConfigError(f"customize: unknown sensor {key!r}; use a type ({valid}, ...), "
+                      "followed on an NVR by _ and the channel number (motion_1)")
+
+
+def _number(where: str, value: Any, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected a number of seconds >= {minimum:g}, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{where}: must be >= {minimum:g} seconds, got {value!r}")
+    return float(value)
+
+
+def _boolean(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _text(where: str, value: Any) -> Optional[str]:
+    """Like Home Assistant's string validator: numbers become text, None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ConfigError(f"{where}: expected text, got {value!r}")
+    return str(value)
+
+
+def parse_customize(raw: Any) -> Dict[str, SensorOptions]:
+    """Validate a ``customize`` mapping."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"customize: expected a mapping of sensor -> options, got {raw!r}")
+    result: Dict[str, SensorOptions] = {}
+    for key, options in raw.items():
+        key = str(key)
+        split_key(key)
+        options = {} if options is None else options
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"customize.{key}: expected delay and/or ignored, got {options!r}")
+        unknown = [k for k in options if k not in CUSTOMIZE_KEYS]
+        if unknown:
+            raise ConfigError(f"customize.{key}: unknown option {unknown[0]!r}; "
+                              f"valid options: {', '.join(CUSTOMIZE_KEYS)}")
+        delay = _number(f"customize.{key}.delay", options.get("delay", 0))
+        ignored = _boolean(f"customize.{key}.ignored", options.get("ignored", False))
+        result[key] = SensorOptions(delay, ignored)
+    return result
+
+
+def parse_device(raw: Any, *, verify_ssl: bool = True) -> DeviceConfig:
+    """Validate one configuration entry (a mapping with the documented keys)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}, got {raw!r}")
+    unknown = [k for k in raw if k not in TOP_LEVEL_KEYS]
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(TOP_LEVEL_KEYS)}")
+    platform = raw.get("platform", PLATFORM)
+    if platform != PLATFORM:
+        raise ConfigError(f"platform: expected {PLATFORM!r}, got {platform!r}")
+    host = _text("host", raw.get("host"))
+    if not host or not host.strip():
+        raise ConfigError("host: required (the camera's or NVR's address)")
+    port = raw.get("port", 80)
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"port: expected a number from 1 to 65535, got {port!r}")
+    return DeviceConfig(
+        host=host.strip(), port=port, ssl=_boolean("ssl", raw.get("ssl", False)),
+        username=_text("username", raw.get("username")),
+        password=_text("password", raw.get("password")),
+        name=_text("name", raw.get("name")),
+        customize=parse_customize(raw.get("customize")), verify_ssl=verify_ssl)
+
+
+def parse_document(document: Any) -> List[DeviceConfig]:
+    """The hikvision entries of a Home Assistant style document (``binary_sensor:`` list).
+
+    A bare entry or a bare list of entries is accepted too.
+    """
+    if isinstance(document, Mapping) and "binary_sensor" in document:
+        entries = document["binary_sensor"]
+        if isinstance(entries, Mapping):
+            entries = [entries]
+        if not isinstance(entries, list):
+            raise ConfigError("binary_sensor: expected a list of platform entries")
+        chosen = [e for e in entries if isinstance(e, Mapping) and e.get("platform") == PLATFORM]
+    elif isinstance(document, list):
+        chosen = document
+    elif isinstance(document, Mapping):
+        chosen = [document]
+    else:
+        raise ConfigError("expected a 'binary_sensor:' list with 'platform: hikvision' entries")
+    if not chosen:
+        raise ConfigError("no 'platform: hikvision' entry under binary_sensor")
+    configs = []
+    for index, entry in enumerate(chosen):
+        try:
+            configs.append(parse_device(entry))
+        except ConfigError as err:
+            prefix = f"entry {index + 1}" if len(chosen) > 1 else ""
+            raise ConfigError(f"{prefix}: {err}" if prefix else str(err)) from None
+    return configs
+
+
+def load_file(path: str) -> List[DeviceConfig]:
+    """Read a YAML file (Home Assistant style) and validate its hikvision entries."""
+    import yaml  # only the file loader needs PyYAML
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    try:
+        return parse_document(document)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

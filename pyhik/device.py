@@ -1,0 +1,152 @@
+"""One camera or NVR: its ISAPI client, its sensor book and its stream watcher, together.
+
+``HikDevice`` is the library's own face of a device; the drop-in ``HikCamera`` and the
+Home Assistant style ``pyhik.sensors`` are built on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Callable, Iterable, List, Optional
+
+from .backoff import Backoff
+from .isapi import DeviceInfo, IsapiClient, Trigger
+from .state import STALE_S, Change, SensorBook, SensorKey, SensorState
+from .timers import Scheduler
+from .watchdog import Watchdog
+from .watcher import AlertWatcher, ChangeListener, ConnectionListener, local_now
+
+_LOGGER = logging.getLogger(__name__)
+
+VIDEO_LOSS = "videoloss"
+
+
+class HikDevice:
+    """A Hikvision device whose alert stream drives a set of on/off sensors.
+
+    ``connect()`` reads deviceInfo and the trigger list (blocking, raises the typed errors
+    of :mod:`pyhik.errors`) and creates one sensor per (event type, channel or IO port)
+    that notifies the surveillance center. ``start()`` opens the stream on a thread of
+    its own; ``stop()`` closes it within a second.
+    """
+
+    def __init__(self, host: str, port: int = 80, username: Optional[str] = None,
+                 password: Optional[str] = None, *, ssl: Optional[bool] = None,
+                 verify_ssl: bool = True, notification_methods: Optional[Iterable[str]] = None,
+                 stale_s: float = STALE_S, track_video_loss: bool = False,
+                 client: Optional[IsapiClient] = None, scheduler: Optional[Scheduler] = None,
+                 backoff: Optional[Backoff] = None, watchdog: Optional[Watchdog] = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = local_now) -> None:
+        self.client = client or IsapiClient(host, port, username, password, ssl=ssl,
+                                            verify_ssl=verify_ssl)
+        self.notification_methods = (frozenset(notification_methods)
+                                     if notification_methods is not None else None)
+        self.book = SensorBook(stale_s=stale_s, track_video_loss=track_video_loss)
+        label = self.client.host
+        if self.client.port not in (80, 443):
+            label = f"{label}:{self.client.port}"
+        self.watcher = AlertWatcher(self.client, self.book, name=label,
+                                    scheduler=scheduler, backoff=backoff, watchdog=watchdog,
+                                    clock=clock, wall=wall)
+        self._wall = wall
+        self.info: Optional[DeviceInfo] = None
+        self.triggers: List[Trigger] = []
+
+    # -- discovery ----------------------------------------------------------------------
+    def connect(self) -> "HikDevice":
+        """Read deviceInfo and triggers, and create the sensors they announce."""
+        self.info = self.client.device_info()
+        self.triggers = self.client.triggers(self.notification_methods)
+        wall = self._wall()
+        with self.watcher.state_lock:
+            for trigger in self.triggers:
+                if trigger.event.lower() == VIDEO_LOSS and not self.book.track_video_loss:
+                    continue  # videoloss doubles as the heartbeat; a sensor only on request
+                self.book.add(trigger.event, sensor_channel_of(trigger), wall=wall)
+        _LOGGER.debug("%s: %s %s with %d sensors", self.client.host, self.kind, self.name,
+                      len(self.book))
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.info.name if self.info and self.info.name else self.client.host
+
+    @property
+    def device_id(self) -> str:
+        """A stable id: deviceID, else serial number, else MAC, else host:port."""
+        info = self.info
+        for candidate in ((info.device_id, info.serial, info.mac) if info else ()):
+            if candidate and candidate.strip():
+                return candidate
+        return f"{self.client.host}:{self.client.port}"
+
+    @property
+    def is_nvr(self) -> bool:
+        if self.info is not None and self.info.is_nvr:
+            return True
+        return any((t.channel or 0) > 1 for t in self.triggers)
+
+    @property
+    def kind(self) -> str:
+        return "NVR" if self.is_nvr else "CAM"
+
+    # -- sensors ------------------------------------------------------------------------
+    def sensors(self) -> List[SensorState]:
+        """Snapshots of every sensor (safe from any thread)."""
+        with self.watcher.state_lock:
+            return self.book.sensors()
+
+    def sensor(self, key: SensorKey) -> Optional[SensorState]:
+        with self.watcher.state_lock:
+            return self.book.get(key)
+
+    def add_sensor(self, event: str, channel: int, *, hold_s: Optional[float] = None) -> SensorState:
+        with self.watcher.state_lock:
+            return self.book.add(event, channel, hold_s=hold_s, wall=self._wall())
+
+    def set_hold(self, key: SensorKey, hold_s: float) -> None:
+        with self.watcher.state_lock:
+            self.book.set_hold(key, hold_s)
+
+    def ignore(self, key: SensorKey) -> None:
+        with self.watcher.state_lock:
+            self.book.ignore(key.code, key.channel)
+
+    # -- stream -------------------------------------------------------------------------
+    def add_listener(self, listener: ChangeListener) -> None:
+        self.watcher.add_listener(listener)
+
+    def remove_listener(self, listener: ChangeListener) -> None:
+        self.watcher.remove_listener(listener)
+
+    def add_connection_listener(self, listener: ConnectionListener) -> None:
+        self.watcher.add_connection_listener(listener)
+
+    @property
+    def connected(self) -> bool:
+        """True while the alert stream is open."""
+        return self.watcher.connected
+
+    def start(self) -> None:
+        self.watcher.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self.watcher.stop(timeout)
+
+    def close(self) -> None:
+        """Stop the stream and release the HTTP session."""
+        self.stop()
+        self.client.close()
+
+
+def sensor_channel_of(trigger: Trigger) -> int:
+    """The sensor channel a trigger stands for: its IO port for IO, else its channel, else 1."""
+    if trigger.io_port is not None:
+        return trigger.io_port or 1
+    return trigger.channel or 1
+
+
+__all__ = ["HikDevice", "Change", "SensorKey", "SensorState", "sensor_channel_of"]

@@ -1,0 +1,61 @@
+"""Shared helpers for the live tests: emulated devices and change recorders."""
+
+import threading
+from typing import Any, Callable, List
+
+import pytest
+
+from pyhik.backoff import Backoff
+from pyhik.emulator import EmulatedDevice
+from pyhik.watchdog import Watchdog
+
+WAIT_S = 5.0
+
+
+class Recorder:
+    """Collects what a listener is called with; waits for a condition with a bound."""
+
+    def __init__(self) -> None:
+        self.items: List[Any] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, item: Any) -> None:
+        with self._cond:
+            self.items.append(item)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[List[Any]], bool], timeout: float = WAIT_S) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.items), timeout)
+
+    def wait_count(self, n: int, timeout: float = WAIT_S) -> bool:
+        return self.wait_for(lambda items: len(items) >= n, timeout)
+
+
+def fast_options(**overrides: Any) -> dict:
+    """HikDevice options that make reconnects and releases quick in tests."""
+    options = dict(backoff=Backoff(0.05, 0.2, jitter=0.0),
+                   watchdog=Watchdog(min_limit_s=1.0, silent_limit_s=1.0), stale_s=0.5)
+    options.update(overrides)
+    return options
+
+
+@pytest.fixture
+def emulators():
+    """Factory of started emulated devices, all stopped at the end of the test."""
+    started: List[EmulatedDevice] = []
+
+    def make(*args: Any, **kwargs: Any) -> EmulatedDevice:
+        kwargs.setdefault("heartbeat_s", None)
+        device = EmulatedDevice(*args, **kwargs).start()
+        started.append(device)
+        return device
+
+    yield make
+    for device in started:
+        device.stop()
+
+
+@pytest.fixture
+def recorder():
+    return Recorder()
