@@ -240,8 +240,12 @@ class HikCamera:
 
     def disconnect(self) -> None:
         """Close the stream; bounded (about a second at most), idempotent."""
-        if self._device is not None:
-            self._device.stop()
+        if self._device is None:
+            return
+        self._device.stop()
+        with self._states_lock:  # sensors were released silently: show them off
+            for state in self._device.sensors():
+                self._store(state, create=False)
 
     # -- device queries ------------------------------------------------------------------
     def get_event_triggers(self, notification_methods: Optional[Iterable[str]] = None

@@ -84,10 +84,18 @@ def test_disconnect_is_fast_idempotent_and_restartable(camera):
     cam.disconnect()  # before start: fine
     cam.start_stream()
     assert emu.wait_for_streams(1)
+    rec_on = Recorder()
+    cam.add_update_callback(rec_on, f"{cam.get_id}.Motion.1")
+    assert rec_on.wait_count(1)  # connected
+    emu.push("VMD", "active")
+    assert rec_on.wait_count(2)
     start = time.monotonic()
     cam.disconnect()
     cam.disconnect()
     assert time.monotonic() - start < 1.0
+    assert cam.fetch_attributes("Motion", 1)[0] is False  # released, not stuck on
+    assert not cam.stream_connected
+    cam.remove_update_callback(rec_on, f"{cam.get_id}.Motion.1")
     rec = Recorder()
     cam.add_update_callback(rec, f"{cam.get_id}.Motion.1")
     emu.push("VMD", "active")
