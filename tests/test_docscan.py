@@ -43,7 +43,8 @@ def test_xml_tags_tolerate_prefixes_and_attributes_but_not_longer_names() -> Non
 
 
 def test_documents_split_anywhere_come_out_whole() -> None:
-    doc_xml = b'<?xml version="1.0"?>\n<EventNotificationAlert a="1"><b>{"</b></EventNotificationAlert>'
+    doc_xml = (b'<?xml version="1.0"?>\n<EventNotificationAlert a="1"><b>{"</b>'
+               b"</EventNotificationAlert>")
     doc_json = b'{"x": "<EventNotificationAlert>", "y": {"z": "\\"}"}}'
     data = b"junk " + doc_xml + b"\r\n{ nope }\n" + doc_json + b" tail"
     for size in (1, 2, 5, len(data)):
