@@ -13,11 +13,12 @@ from __future__ import annotations
 import sys
 from typing import List, Optional, TextIO
 
-from .device import sensor_channel_of
+from .device import VIDEO_LOSS, sensor_channel_of
 from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
-                     PermissionDeniedError)
+                     PermissionDeniedError, PyhikError)
 from .events import lookup, unknown
-from .isapi import DEFAULT_NOTIFICATION_METHODS, IsapiClient
+from .isapi import DEFAULT_NOTIFICATION_METHODS, DeviceInfo, IsapiClient, Trigger
+from .sensors import entity_id_of, sensor_name
 
 STREAM_PROBE_TIMEOUT_S = 5.0
 
@@ -29,6 +30,7 @@ class Report:
         self.out = out
         self.failures = 0
         self.warnings = 0
+        self.first_failure: Optional[str] = None
 
     def ok(self, text: str) -> None:
         print(f"OK    {text}", file=self.out, flush=True)
@@ -39,31 +41,46 @@ class Report:
 
     def fail(self, text: str, advice: str = "") -> None:
         self.failures += 1
+        if self.first_failure is None:
+            self.first_failure = text
         print(f"FAIL  {text}" + (f"\n      -> {advice}" if advice else ""), file=self.out, flush=True)
 
 
 def run_check(host: Optional[str], port: Optional[int], username: Optional[str],
               password: Optional[str], *, ssl: bool = False, verify_ssl: bool = True,
-              out: TextIO = sys.stdout) -> int:
-    """Diagnose one device; 0 when all is well, 1 otherwise."""
+              out: Optional[TextIO] = None, errors: Optional[TextIO] = None) -> int:
+    """Diagnose one device; 0 when all is well, 1 on any problem or warning.
+
+    The findings go to ``out`` (default: standard output). With ``errors``, the first
+    problem is also written there as one line (``pyhik check: ...``), or a one-line
+    summary when there are only warnings.
+    """
+    out = out or sys.stdout
     report = Report(out)
     if not host:
         report.fail("no --host given")
-        return 1
-    if not username or password is None:
+    elif not username or password is None:
         report.fail("no --username/--password given (the password may come from PYHIK_PASSWORD)")
-        return 1
-    scheme = "https" if ssl else "http"
-    client = IsapiClient(host if "://" in host else f"{scheme}://{host}",
-                         port or (443 if ssl else 80), username, password, ssl=ssl or None,
-                         verify_ssl=verify_ssl)
-    try:
-        _check(client, username, report)
-    finally:
-        client.close()
-    summary = ("all is well" if not report.failures and not report.warnings else
-               f"{report.failures} problem(s), {report.warnings} warning(s)")
-    print(f"\n{client.base_url}: {summary}", file=out)
+    else:
+        scheme = "https" if ssl else "http"
+        try:
+            client = IsapiClient(host if "://" in host else f"{scheme}://{host}",
+                                 port or (443 if ssl else 80), username, password,
+                                 ssl=ssl or None, verify_ssl=verify_ssl)
+        except PyhikError as err:
+            report.fail(str(err))
+        else:
+            try:
+                _check(client, username, report)
+            finally:
+                client.close()
+            summary = ("all is well" if not report.failures and not report.warnings else
+                       f"{report.failures} problem(s), {report.warnings} warning(s)")
+            print(f"\n{client.base_url}: {summary}", file=out)
+    if errors is not None and report.first_failure is not None:
+        print(f"pyhik check: {report.first_failure}", file=errors, flush=True)
+    elif errors is not None and report.warnings:
+        print(f"pyhik check: {report.warnings} warning(s), see above", file=errors, flush=True)
     return 0 if not report.failures and not report.warnings else 1
 
 
@@ -71,7 +88,7 @@ def _check(client: IsapiClient, username: str, report: Report) -> None:
     try:
         schemes = client.auth_schemes()
     except DeviceUnreachableError as err:
-        report.fail(f"cannot reach {client.base_url}: {err}",
+        report.fail(str(err),
                     "check the address, the port (HTTP is usually 80, HTTPS 443) and that "
                     "the device is on")
         return
@@ -82,19 +99,21 @@ def _check(client: IsapiClient, username: str, report: Report) -> None:
     if "digest" in schemes:
         report.ok(f"offers {' and '.join(s.capitalize() for s in schemes)} authentication")
     elif "basic" in schemes:
-        report.warn("offers only Basic authentication (the password travels almost in clear)",
+        report.warn("offers only Basic authentication, not 'digest/basic' as the Home "
+                    "Assistant docs require (and the password travels almost in clear)",
                     "set System > Security > Authentication > WEB Authentication to "
                     "'digest/basic' (on every camera behind an NVR too)")
+    elif schemes:
+        report.warn(f"asks for {', '.join(schemes)} authentication, which pyhik does not "
+                    "speak", "set WEB Authentication to 'digest/basic'")
     else:
-        report.warn("asked for no authentication scheme we know "
-                    f"({', '.join(schemes) or 'none'})")
+        report.warn("answers without asking for a login",
+                    "set WEB Authentication to 'digest/basic'")
 
     try:
         info = client.device_info()
     except AuthenticationError as err:
-        report.fail(f"login refused: {err}",
-                    "check the user and password. Not retried: after a few failures the "
-                    "device locks this address for up to 30 minutes")
+        report.fail(f"login refused: {err}")
         return
     except PermissionDeniedError as err:
         report.fail(f"deviceInfo refused: {err}")
@@ -106,27 +125,36 @@ def _check(client: IsapiClient, username: str, report: Report) -> None:
     report.ok(f"logged in as {username!r}: {kind} {info.name!r}, model {info.model}, "
               f"firmware {info.firmware}, id {info.device_id}")
 
-    _check_triggers(client, report)
+    _check_triggers(client, info, report)
     _check_stream(client, username, report)
 
 
-def _check_triggers(client: IsapiClient, report: Report) -> None:
+def _check_triggers(client: IsapiClient, info: DeviceInfo, report: Report) -> None:
     try:
         every = client.all_triggers()
     except DeviceError as err:
         report.fail(f"cannot read the event triggers: {err}")
         return
+    is_nvr = info.is_nvr or any((t.channel or 0) > 1 for t in every)
+    chosen = set(_chosen(every, is_nvr))
+    wanted = frozenset(m.lower() for m in DEFAULT_NOTIFICATION_METHODS)
+    if chosen and not any(t.notifies_by(wanted) for t in chosen):
+        report.warn("no trigger notifies the surveillance center; as this is an NVR, its "
+                    "triggers with any linkage are used instead",
+                    "tick 'Notify Surveillance Center' for the events you want as sensors")
     notifying: List[str] = []
     elsewhere: List[str] = []
-    wanted = {m.lower() for m in DEFAULT_NOTIFICATION_METHODS}
     for trigger in every:
         etype = lookup(trigger.event) or unknown(trigger.event)
-        label = f"{etype.name} {sensor_channel_of(trigger)}"
-        methods = {m.lower() for m in trigger.methods}
-        if methods & wanted:
-            notifying.append(label)
-        elif methods:
-            elsewhere.append(f"{label} ({', '.join(sorted(trigger.methods))})")
+        channel = sensor_channel_of(trigger)
+        if trigger in chosen:
+            if etype.code != VIDEO_LOSS:  # the heartbeat: a sensor only on request
+                entity = entity_id_of(sensor_name(info.name or client.host, etype, channel,
+                                                  is_nvr))
+                if entity not in notifying:
+                    notifying.append(entity)
+        elif trigger.methods:
+            elsewhere.append(f"{etype.name} {channel} ({', '.join(sorted(trigger.methods))})")
     if notifying:
         report.ok(f"{len(notifying)} sensor(s) would be created: {', '.join(notifying)}")
     else:
@@ -140,14 +168,22 @@ def _check_triggers(client: IsapiClient, report: Report) -> None:
                     "tick 'Notify Surveillance Center' for those you want as sensors")
 
 
+def _chosen(every: List[Trigger], is_nvr: bool) -> List[Trigger]:
+    """The triggers HikDevice makes sensors of (see IsapiClient.triggers): those notifying
+    the center, else, on an NVR, every trigger with any notification method."""
+    wanted = frozenset(m.lower() for m in DEFAULT_NOTIFICATION_METHODS)
+    chosen = [t for t in every if t.notifies_by(wanted)]
+    return chosen or ([t for t in every if t.methods] if is_nvr else [])
+
+
 def _check_stream(client: IsapiClient, username: str, report: Report) -> None:
     try:
         response = client.open_alert_stream(read_timeout=STREAM_PROBE_TIMEOUT_S)
     except PermissionDeniedError:
-        report.fail(f"user {username!r} may not open the alert stream",
-                    "give the user the 'Remote: Notify Surveillance Center/Trigger Alarm "
-                    "Output' permission (User Management), or try an admin account: some "
-                    "devices only stream to admins")
+        report.fail(f"user {username!r} may not open the alert stream: it needs the "
+                    "'Remote: Notify Surveillance Center/Trigger Alarm Output' permission",
+                    "give it in User Management, or try an admin account: some devices "
+                    "only stream to admins")
         return
     except DeviceError as err:
         report.fail(f"cannot open the alert stream: {err}")

@@ -7,6 +7,7 @@ print one clear line to stderr and exit non-zero; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +20,13 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, TextIO
 from . import __version__
 
 PASSWORD_ENV = "PYHIK_PASSWORD"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+FIRST_CONNECT_S = 10.0
+"""How long ``watch`` waits for each alert stream to open before it just goes on; a
+refused login or a missing permission seen in that time ends it with an error."""
+_POLL_S = 0.05
+_DEVICE_FLAGS = ("host", "port", "ssl", "username", "password", "name")
+"""Options that say what --config FILE says, so never given with it."""
 
 
 def _device_arguments(parser: argparse.ArgumentParser, *, config: bool) -> None:
@@ -82,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"pyhik {args.command}: {err}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
 
@@ -146,8 +153,11 @@ def configs_from_args(args: argparse.Namespace) -> List[Any]:
     from .errors import ConfigError
 
     if getattr(args, "config", None):
-        if args.host:
-            raise ConfigError("give either --config or --host, not both")
+        given = [flag for flag in _DEVICE_FLAGS
+                 if getattr(args, flag, None) not in (None, False)]
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')} cannot be combined with "
+                              "--config: put it in the file's entry instead")
         configs = load_file(args.config)
         if args.no_verify_ssl:
             from dataclasses import replace
@@ -169,14 +179,15 @@ def configs_from_args(args: argparse.Namespace) -> List[Any]:
 class Printer:
     """Prints sensor lists and changes, plain or as JSON lines; thread-safe."""
 
-    def __init__(self, as_json: bool, out: TextIO = sys.stdout) -> None:
+    def __init__(self, as_json: bool, out: Optional[TextIO] = None) -> None:
         self.as_json = as_json
         self.out = out
+        """Where to print; None: whatever ``sys.stdout`` is at the time."""
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:
         with self._lock:
-            print(text, file=self.out, flush=True)
+            print(text, file=self.out or sys.stdout, flush=True)
 
     def note(self, text: str) -> None:
         """Narration: plain mode only (JSON mode prints nothing but sensor objects)."""
@@ -187,7 +198,8 @@ class Printer:
         if not self.as_json:
             kind = "NVR" if hub.is_nvr else "camera"
             self.line(f"{hub.name} ({kind} {hub.device.info.model if hub.device.info else ''}, "
-                      f"{hub.device.client.base_url}): {len(hub.sensors)} sensors")
+                      f"{hub.device.client.base_url}): {len(hub.sensors)} sensor"
+                      f"{'' if len(hub.sensors) == 1 else 's'}")
         for sensor in hub.sensors:
             if self.as_json:
                 self.line(json.dumps(sensor.as_dict()))
@@ -198,34 +210,88 @@ class Printer:
 
     def change(self, change: Any) -> None:
         if self.as_json:
-            self.line(json.dumps(change.sensor.as_dict()))
+            self.line(json.dumps(change.as_dict()))
         else:
+            new = "  (new sensor: no trigger announced it)" if change.created else ""
             self.line(f"{change.time.strftime('%H:%M:%S')}  {change.sensor.entity_id:<45} "
-                      f"{'on' if change.new else 'off'}")
+                      f"{'on' if change.new else 'off'}{new}")
 
 
-def start_hubs(configs: Iterable[Any], printer: Printer, **device_options: Any) -> List[Any]:
-    """Set up every device (all or none), print their sensors, start their streams."""
+def start_hubs(configs: Iterable[Any], printer: Printer, *, first_connect_s: float = 0.0,
+               stop: Optional[threading.Event] = None, **device_options: Any) -> List[Any]:
+    """Set up every device (all or none), print their sensors, start their streams.
+
+    With ``first_connect_s``, wait up to that long for every stream to open, and raise the
+    error of a stream refused for good (wrong password, missing permission).
+    """
     from .sensors import DeviceSensors
 
-    hubs = []
+    hubs: List[Any] = []
     try:
         for config in configs:
             hub = DeviceSensors(config, **device_options)
             hubs.append(hub)
             hub.setup()
-    except BaseException:
+        _warn_shared_entity_ids(hubs)
         for hub in hubs:
-            hub.close()
+            printer.sensors(hub)
+            hub.add_listener(printer.change)
+            hub.add_connection_listener(
+                lambda up, hub=hub: printer.note(f"{hub.name}: alert stream "
+                                                 f"{'connected' if up else 'lost, reconnecting'}"))
+        with _QuietStreamErrors() if first_connect_s > 0 else contextlib.nullcontext():
+            for hub in hubs:
+                hub.start()
+            if first_connect_s > 0:
+                _await_streams(hubs, first_connect_s, stop or threading.Event())
+    except BaseException:
+        stop_hubs(hubs)
         raise
-    for hub in hubs:
-        printer.sensors(hub)
-        hub.add_listener(printer.change)
-        hub.add_connection_listener(
-            lambda up, hub=hub: printer.note(f"{hub.name}: alert stream "
-                                             f"{'connected' if up else 'lost, reconnecting'}"))
-        hub.start()
     return hubs
+
+
+def _warn_shared_entity_ids(hubs: Sequence[Any]) -> None:
+    seen: dict = {}
+    for hub in hubs:
+        for sensor in hub.sensors:
+            other = seen.setdefault(sensor.entity_id, hub)
+            if other is not hub:
+                logging.getLogger(__name__).warning(
+                    "%s and %s both give %s: set a different 'name' for one of them",
+                    other.config.host, hub.config.host, sensor.entity_id)
+
+
+def _await_streams(hubs: Sequence[Any], timeout_s: float, stop: threading.Event) -> None:
+    """Wait until each stream is open; raise a login or permission refusal at once."""
+    from .errors import AuthenticationError, PermissionDeniedError
+
+    deadline = time.monotonic() + timeout_s
+    pending = list(hubs)
+    while pending and not stop.is_set() and time.monotonic() < deadline:
+        for hub in list(pending):
+            error = hub.device.watcher.last_error
+            if hub.connected:
+                pending.remove(hub)
+            elif isinstance(error, (AuthenticationError, PermissionDeniedError)):
+                raise error
+        stop.wait(_POLL_S)
+
+
+class _QuietStreamErrors(logging.Filter):
+    """While ``watch`` starts, the stream thread's log line for a refused login or
+    permission is dropped: the command reports that error itself, in one line."""
+
+    _LOGGER_NAME = "pyhik.watcher"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and record.exc_info is None)
+
+    def __enter__(self) -> "_QuietStreamErrors":
+        logging.getLogger(self._LOGGER_NAME).addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger(self._LOGGER_NAME).removeFilter(self)
 
 
 def stop_hubs(hubs: Iterable[Any]) -> None:
@@ -260,12 +326,16 @@ def run_with_signals(body: Callable[[threading.Event], int]) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+
+    if args.duration is not None and not args.duration >= 0:
+        raise ConfigError(f"--duration: expected seconds >= 0, got {args.duration:g}")
     configs = configs_from_args(args)
     printer = Printer(args.json)
     deadline = time.monotonic() + args.duration if args.duration is not None else None
 
     def body(stop: threading.Event) -> int:
-        hubs = start_hubs(configs, printer)
+        hubs = start_hubs(configs, printer, first_connect_s=FIRST_CONNECT_S, stop=stop)
         try:
             wait_until(deadline, stop)
         finally:
@@ -288,7 +358,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import run_check
     return run_check(args.host, args.port, args.username, _password(args), ssl=args.ssl,
-                     verify_ssl=not args.no_verify_ssl)
+                     verify_ssl=not args.no_verify_ssl, errors=sys.stderr)
 
 
 COMMANDS = {"demo": cmd_demo, "watch": cmd_watch, "check": cmd_check,

@@ -21,6 +21,8 @@ choices; nothing is half-applied.
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -57,23 +59,37 @@ class DeviceConfig:
     """Not a documented key: set from the command line (``--no-verify-ssl``) or Python."""
 
 
+def canonical_key(key: str) -> str:
+    """A customize key in slug form: ``"Line Crossing"`` and ``"i/o"`` (Home Assistant's own
+    spelling of the I/O key) become ``line_crossing`` and ``i_o``."""
+    return events.slugify(str(key))
+
+
 def split_key(key: str) -> Tuple[events.EventType, Optional[int]]:
     """``"field_detection_2"`` -> (Field Detection, 2); ``"motion"`` -> (Motion, None)."""
-    etype = events.by_slug(key)
+    slug = canonical_key(key)
+    etype = events.by_slug(slug)
     if etype is not None:
         return etype, None
-    match = _KEY_RE.match(key)
+    match = _KEY_RE.match(slug)
     if match and match.group("channel"):
         etype = events.by_slug(match.group("slug"))
         if etype is not None:
             return etype, int(match.group("channel"))
     valid = ", ".join(t.slug for t in events.DOCUMENTED_TYPES)
-    raise ConfigError(f"customize: unknown sensor {key!r}; use a type ({valid}, ...), "
-                      "followed on an NVR by _ and the channel number (motion_1)")
+    hint = ""
+    if match:
+        known = [t.slug for t in events.EVENT_TYPES]
+        close = difflib.get_close_matches(match.group("slug"), known, n=1)
+        number = match.group("channel")
+        if close:
+            hint = f" (did you mean {close[0] + ('_' + number if number else '')!r}?)"
+    raise ConfigError(f"customize: unknown sensor {key!r}{hint}; valid sensors are a type "
+                      f"({valid}, ...), on an NVR followed by _ and the channel (motion_1)")
 
 
 def _number(where: str, value: Any, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{where}: expected a number of seconds >= {minimum:g}, got {value!r}")
     if value < minimum:
         raise ConfigError(f"{where}: must be >= {minimum:g} seconds, got {value!r}")
@@ -102,9 +118,11 @@ def parse_customize(raw: Any) -> Dict[str, SensorOptions]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"customize: expected a mapping of sensor -> options, got {raw!r}")
     result: Dict[str, SensorOptions] = {}
-    for key, options in raw.items():
-        key = str(key)
-        split_key(key)
+    for written, options in raw.items():
+        split_key(str(written))
+        key = canonical_key(written)
+        if key in result:
+            raise ConfigError(f"customize: {written!r} and another key both mean {key!r}")
         options = {} if options is None else options
         if not isinstance(options, Mapping):
             raise ConfigError(f"customize.{key}: expected delay and/or ignored, got {options!r}")

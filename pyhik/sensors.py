@@ -2,7 +2,9 @@
 
 A camera named "Front Porch" with motion and line crossing gives
 ``binary_sensor.front_porch_motion`` and ``binary_sensor.front_porch_line_crossing``; an
-NVR named "Home" gives one sensor per channel, ``binary_sensor.home_motion_1``, ...
+NVR named "Home" gives one sensor per channel, ``binary_sensor.home_motion_1``, ... (a
+camera sensor on another channel than 1, as on multi-sensor cameras, carries its channel
+too, ``binary_sensor.front_porch_motion_2``, so that no two sensors share an id).
 ``customize`` is keyed by the part after the device name (``motion``, ``motion_1``):
 ``ignored: true`` drops a sensor, ``delay: N`` keeps it on N seconds after its event ends.
 
@@ -20,10 +22,11 @@ Example::
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
 from . import events
 from .config import DeviceConfig, SensorOptions, parse_device, split_key
@@ -34,6 +37,50 @@ _LOGGER = logging.getLogger(__name__)
 
 ENTITY_DOMAIN = "binary_sensor"
 
+# Letters that Unicode does not decompose but Home Assistant's slugify (python-slugify,
+# via unidecode) spells out in ASCII.
+_TRANSLITERATE = str.maketrans({
+    "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "đ": "d",
+    "Đ": "D", "ð": "d", "Ð": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ı": "i"})
+_DIGIT_COMMA_RE = re.compile(r"(?<=\d),(?=\d)")
+
+
+def entity_slug(text: str) -> str:
+    """The object id Home Assistant makes from a name: ``"Café Entrée Motion"`` ->
+    ``cafe_entree_motion``; ``"unknown"`` when nothing is left."""
+    text = _DIGIT_COMMA_RE.sub("", str(text).translate(_TRANSLITERATE))
+    return events.slugify(text) or "unknown"
+
+
+def shows_channel(channel: int, is_nvr: bool) -> bool:
+    """NVR sensors carry their channel; a camera's only where it is not 1 (multi-sensor
+    cameras, a second alarm input), so that two sensors never share a name."""
+    return is_nvr or channel != 1
+
+
+def customize_key(event_type: events.EventType, channel: int, is_nvr: bool) -> str:
+    """The ``customize`` key of a sensor: ``motion`` on a camera, ``motion_1`` on an NVR."""
+    if shows_channel(channel, is_nvr):
+        return f"{event_type.slug}_{channel}"
+    return event_type.slug
+
+
+def sensor_name(device_name: str, event_type: events.EventType, channel: int,
+                is_nvr: bool) -> str:
+    """The friendly name: ``Front Porch Motion``, ``Home Motion 1``."""
+    suffix = f" {channel}" if shows_channel(channel, is_nvr) else ""
+    return f"{device_name} {event_type.name}{suffix}"
+
+
+def entity_id_of(name: str) -> str:
+    """``binary_sensor.`` and the slug of the friendly name."""
+    return f"{ENTITY_DOMAIN}.{entity_slug(name)}"
+
+
+def _seconds(value: float) -> Any:
+    """30.0 -> 30 (as the YAML said), 0.5 stays 0.5."""
+    return int(value) if float(value).is_integer() else value
+
 
 class BinarySensor:
     """One Home Assistant style binary sensor; its state is read live from the device."""
@@ -43,11 +90,11 @@ class BinarySensor:
         self.key = key
         self.event_type = event_type
         self.channel = key.channel
-        self.customize_key = (f"{event_type.slug}_{key.channel}" if hub.is_nvr
-                              else event_type.slug)
-        suffix = f" {key.channel}" if hub.is_nvr else ""
-        self.name = f"{hub.name} {event_type.name}{suffix}"
-        self.entity_id = f"{ENTITY_DOMAIN}.{events.slugify(self.name)}"
+        self.customize_key = customize_key(event_type, key.channel, hub.is_nvr)
+        self.name = sensor_name(hub.name, event_type, key.channel, hub.is_nvr)
+        self.entity_id = entity_id_of(self.name)
+        # As Home Assistant's hikvision platform builds it: the same across restarts
+        # and renames, because it comes from the device's own id.
         self.unique_id = f"{hub.device_id}.{event_type.name}.{key.channel}"
         self.device_class = event_type.device_class
 
@@ -84,20 +131,19 @@ class BinarySensor:
         attrs: Dict[str, Any] = {
             "last_tripped_time": state.last_tripped.isoformat() if state.last_tripped else None}
         if state.hold_s:
-            attrs["delay"] = state.hold_s
+            attrs["delay"] = _seconds(state.hold_s)
         if state.target:
             attrs["target"] = state.target
         return attrs
 
-    def as_dict(self) -> Dict[str, Any]:
-        """The JSON shape of ``pyhik watch --json``."""
-        state = self._state()
-        delay = state.hold_s
+    def as_dict(self, state: Optional[SensorState] = None) -> Dict[str, Any]:
+        """The JSON shape of ``pyhik watch --json`` (of ``state``, default the live one)."""
+        state = state or self._state()
         return {"entity_id": self.entity_id, "name": self.name,
                 "state": "on" if state.is_on else "off", "device_class": self.device_class,
                 "event": self.event_type.code, "channel": self.channel,
                 "last_tripped_time": state.last_tripped.isoformat() if state.last_tripped else None,
-                "delay": int(delay) if float(delay).is_integer() else delay}
+                "delay": _seconds(state.hold_s)}
 
     def __repr__(self) -> str:
         return f"<BinarySensor {self.entity_id} {self.state}>"
@@ -111,6 +157,14 @@ class SensorChange:
     old: bool
     new: bool
     time: datetime
+    created: bool = False
+    """The sensor was created by this alert (its type or channel is in no trigger)."""
+    snapshot: Optional[SensorState] = field(default=None, repr=False, compare=False)
+    """The sensor's state right after this change."""
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The sensor as ``pyhik watch --json`` prints it, as of this change."""
+        return self.sensor.as_dict(self.snapshot)
 
 
 Listener = Callable[[SensorChange], None]
@@ -133,15 +187,21 @@ class DeviceSensors:
         self.device.add_listener(self._on_change)
 
     @classmethod
-    def from_config(cls, mapping: Mapping[str, Any], **device_options: Any) -> "DeviceSensors":
-        """From a mapping with the documented keys (a Home Assistant YAML entry)."""
-        return cls(parse_device(mapping), **device_options)
+    def from_config(cls, mapping: Mapping[str, Any], *, verify_ssl: bool = True,
+                    **device_options: Any) -> "DeviceSensors":
+        """From a mapping with the documented keys (a Home Assistant YAML entry).
+
+        ``device_options`` go to :class:`~pyhik.device.HikDevice` (``stale_s``, ...).
+        """
+        return cls(parse_device(mapping, verify_ssl=verify_ssl), **device_options)
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> "DeviceSensors":
-        """From keyword arguments: ``host=``, ``port=``, ``ssl=``, ``username=``, ..."""
-        verify_ssl = kwargs.pop("verify_ssl", True)
-        return cls(parse_device(kwargs, verify_ssl=verify_ssl))
+    def from_kwargs(cls, *, verify_ssl: bool = True,
+                    device_options: Optional[Mapping[str, Any]] = None,
+                    **config: Any) -> "DeviceSensors":
+        """From keyword arguments with the documented names: ``host=``, ``port=``,
+        ``ssl=``, ``username=``, ``password=``, ``name=``, ``customize=``."""
+        return cls(parse_device(config, verify_ssl=verify_ssl), **dict(device_options or {}))
 
     # -- identity ------------------------------------------------------------------------
     @property
@@ -158,34 +218,44 @@ class DeviceSensors:
 
     # -- set-up --------------------------------------------------------------------------
     def setup(self) -> "DeviceSensors":
-        """Read the device and create its sensors (raises pyhik.errors on failure)."""
+        """Read the device and create its sensors (raises pyhik.errors on failure).
+
+        Customize keys that match no sensor are logged as warnings; their options still
+        apply if an alert creates that sensor later.
+        """
         self.device.connect()
-        by_key = self._customize_by_sensor()
-        for key, options in by_key.items():
+        announced = {customize_key(state.event_type, state.key.channel, self.is_nvr)
+                     for state in self.device.sensors()}
+        for key, options in self._customize_by_sensor(announced).items():
             if options.ignored:
                 self.device.ignore(key)
             elif options.delay:
                 self.device.set_hold(key, options.delay)
         with self._lock:
+            self._sensors = {}
             for state in self.device.sensors():
                 self._sensors[state.key] = BinarySensor(self, state.key, state.event_type)
-        present = {s.customize_key for s in self._sensors.values()}
-        for name, options in self.config.customize.items():
-            if name not in present and not options.ignored:
-                _LOGGER.warning("%s: customize %r matches no sensor of this %s (sensors: %s)",
-                                self.name, name, self.device.kind,
-                                ", ".join(sorted(present)) or "none")
         self._ready = True
         return self
 
-    def _customize_by_sensor(self) -> Dict[SensorKey, SensorOptions]:
+    def _customize_by_sensor(self, announced: Set[str]) -> Dict[SensorKey, SensorOptions]:
         result: Dict[SensorKey, SensorOptions] = {}
+        listed = ", ".join(sorted(announced)) or "none"
         for name, options in self.config.customize.items():
             etype, channel = split_key(name)
             if channel is None and self.is_nvr:
-                _LOGGER.warning("%s is an NVR: customize %r needs a channel (%s_1, %s_2, ...)",
-                                self.name, name, name, name)
+                _LOGGER.warning("%s is an NVR: customize %r needs a channel (%s_1, %s_2, ...); "
+                                "ignoring it (sensors: %s)", self.name, name, name, name, listed)
                 continue
+            if channel == 1 and not self.is_nvr:
+                _LOGGER.warning("%s is a camera: customize %r matches no sensor, its key has no "
+                                "channel (%s); ignoring it", self.name, name, etype.slug)
+                continue
+            if name not in announced:
+                # An ignored key still keeps alerts from creating that sensor: no warning.
+                _LOGGER.log(logging.INFO if options.ignored else logging.WARNING,
+                            "%s: customize %r matches no sensor of this %s (sensors: %s)",
+                            self.name, name, self.device.kind, listed)
             result[SensorKey(etype.code, channel or 1)] = options
         return result
 
@@ -219,7 +289,8 @@ class DeviceSensors:
                 _LOGGER.info("%s: new sensor %s (from an alert)", self.name, sensor.entity_id)
         if change.old == change.new:
             return
-        event = SensorChange(sensor, change.old, change.new, change.at)
+        event = SensorChange(sensor, change.old, change.new, change.at, change.created,
+                             change.sensor)
         for listener in self._listeners:
             try:
                 listener(event)
