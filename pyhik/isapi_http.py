@@ -175,8 +175,22 @@ def transport_error(where: str, err: requests.exceptions.RequestException,
         return DeviceUnreachableError(f"cannot reach {where}: TLS failure ({cause}); for a "
                                       "self-signed certificate turn verify_ssl off")
     if isinstance(err, requests.exceptions.ConnectionError):
-        return DeviceUnreachableError(f"cannot reach {where}: {cause}")
+        return DeviceUnreachableError(f"cannot reach {where}: {_short_cause(cause)}")
     return DeviceError(f"{where}: {type(err).__name__}: {cause}")
+
+
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _short_cause(text: str) -> str:
+    """The OS's words for a connection failure ("connection refused"), else the text."""
+    match = _ERRNO_RE.search(text)
+    if not match:
+        return text
+    words = match.group(1).strip().rstrip(".").lower()
+    if "name or service not known" in words or "nodename nor servname" in words:
+        return f"the host name does not resolve ({words})"
+    return words
 
 
 def response_status(response: requests.Response) -> Optional[ResponseStatus]:
