@@ -194,15 +194,9 @@ def parse_document(document: Any) -> List[DeviceConfig]:
 
 def load_file(path: str) -> List[DeviceConfig]:
     """Read a YAML file (Home Assistant style) and validate its hikvision entries."""
-    import yaml  # only the file loader needs PyYAML
+    from .yamlfile import load_yaml  # only the file loader needs PyYAML
 
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
-    except OSError as err:
-        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    document = load_yaml(path)
     try:
         return parse_document(document)
     except ConfigError as err:

@@ -110,3 +110,29 @@ def test_file_errors_are_config_errors(write, tmp_path):
         load_file(write("binary_sensor: [\n"))
     with pytest.raises(ConfigError, match="no 'platform: hikvision'"):
         load_file(write("binary_sensor:\n  - platform: template\n"))
+
+
+def test_home_assistant_tags_secret_include_env_var(tmp_path, monkeypatch):
+    (tmp_path / "secrets.yaml").write_text("hik_password: s3cret\n")
+    (tmp_path / "binary_sensors.yaml").write_text(
+        "- platform: hikvision\n  host: !env_var PYHIK_TEST_HOST 10.0.0.9\n"
+        "  username: admin\n  password: !secret hik_password\n")
+    (tmp_path / "configuration.yaml").write_text(
+        "homeassistant:\n  name: Home\n"
+        "automation: !include_dir_merge_list automations/\n"
+        "binary_sensor: !include binary_sensors.yaml\n")
+    monkeypatch.delenv("PYHIK_TEST_HOST", raising=False)
+    [config] = load_file(str(tmp_path / "configuration.yaml"))
+    assert (config.host, config.password) == ("10.0.0.9", "s3cret")
+    monkeypatch.setenv("PYHIK_TEST_HOST", "cam.local")
+    assert load_file(str(tmp_path / "configuration.yaml"))[0].host == "cam.local"
+
+
+def test_missing_secret_is_a_config_error(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "binary_sensor:\n  - platform: hikvision\n    host: h\n    password: !secret nope\n")
+    with pytest.raises(ConfigError, match="secrets.yaml"):
+        load_file(str(tmp_path / "c.yaml"))
+    (tmp_path / "secrets.yaml").write_text("other: x\n")
+    with pytest.raises(ConfigError, match="!secret nope: not found"):
+        load_file(str(tmp_path / "c.yaml"))
