@@ -169,7 +169,7 @@ def _xml_root(data: bytes) -> ET.Element:
         raise _NotAnAlert("DOCTYPE/ENTITY declarations are refused")
     try:
         return ET.fromstring(data)
-    except ET.ParseError:
+    except (ET.ParseError, LookupError, ValueError):  # LookupError: an unknown encoding name
         return _parse_repaired(_decode(data))
 
 

@@ -63,8 +63,10 @@ _NEVER = re.compile(rb"(?!)")
 _NONBLANK = re.compile(rb"[^ \t\r\n]")
 _BLANK_LINE = re.compile(rb"[ \t\r]{0,255}\n")
 _SPACES = re.compile(rb"[ \t\r]*")
-_HEADER = re.compile(rb"[!-9;-~]{1,64}[ \t]{0,8}:")
-_HEADER_BLOCK = re.compile(rb"(?:[!-9;-~]{1,64}[ \t]{0,8}:[^\n]*\n){1,32}([ \t\r]{0,255}\n)")
+# Header names are RFC 7230 tokens: a body line such as '{"eventType": ...' is not a header.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}"
+_HEADER = re.compile(_TOKEN + rb"[ \t]{0,8}:")
+_HEADER_BLOCK = re.compile(rb"(?:" + _TOKEN + rb"[ \t]{0,8}:[^\n]*\n){1,32}([ \t\r]{0,255}\n)")
 _HEADER_PEEK_BYTES = 80
 _BOUNDARY = re.compile(r'(?:^|[;\s])boundary\s*=\s*(?:"([^"]*)"|([^\s;,"]+))', re.I)
 _BINARY_TYPES = ("image/", "video/", "audio/", "application/octet-stream")

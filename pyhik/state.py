@@ -177,7 +177,11 @@ class SensorBook:
 
     # -- transitions --------------------------------------------------------------------
     def apply(self, alert: Alert, now: float, wall: datetime) -> List[Change]:
-        """Apply one alert received at ``now``; return what changed (0 or 1 changes)."""
+        """Apply one alert received at ``now``; return what changed, in order.
+
+        Usually 0 or 1 changes; 2 when the sensor's stale end or hold was already due
+        (an off before the alert's new on).
+        """
         if alert.retransmission:
             return []
         etype = alert.event_type
@@ -190,36 +194,45 @@ class SensorBook:
         if key in self._ignored:
             return []
         entry = self._entries.get(key)
-        created = entry is None
         if entry is None:
             _LOGGER.info("%s on channel %s is not in the device's trigger list; "
                          "created its sensor from the alert", etype.name, key.channel)
             entry = self._create(key, etype, wall)
-        if alert.active:
-            change = self._start(entry, alert, now, wall)
-        else:
-            change = self._end(entry, end_at=now, wall=wall)
-            entry.state = replace(entry.state, last_update=wall)
-        if created:
+            change = self._alert(entry, alert, now, wall)
             state = entry.state
             return [replace(change, created=True) if change
                     else Change(state, False, state.is_on, wall, created=True)]
-        return [change] if change else []
+        # Deadlines already due come first, so the outcome never depends on how late the
+        # timer that would have run them is.
+        changes = self._expire_entry(entry, now, wall)
+        change = self._alert(entry, alert, now, wall)
+        return changes + [change] if change else changes
+
+    def _alert(self, entry: _Entry, alert: Alert, now: float, wall: datetime) -> Optional[Change]:
+        if alert.active:
+            return self._start(entry, alert, now, wall)
+        change = self._end(entry, end_at=now, wall=wall)
+        entry.state = replace(entry.state, last_update=wall)
+        return change
 
     def expire(self, now: float, wall: datetime) -> List[Change]:
         """End stale events and finished holds due by ``now``; return the changes."""
         changes = []
         for entry in self._entries.values():
-            if entry.in_event and entry.release_at is not None and entry.release_at <= now:
-                change = self._end(entry, end_at=entry.release_at, wall=wall)
-                if change:
-                    changes.append(change)
-            if (not entry.in_event and entry.hold_until is not None
-                    and entry.hold_until <= now):
-                entry.hold_until = None
-                change = self._report(entry, False, wall)
-                if change:
-                    changes.append(change)
+            changes += self._expire_entry(entry, now, wall)
+        return changes
+
+    def _expire_entry(self, entry: _Entry, now: float, wall: datetime) -> List[Change]:
+        changes = []
+        if entry.in_event and entry.release_at is not None and entry.release_at <= now:
+            change = self._end(entry, end_at=entry.release_at, wall=wall)
+            if change:
+                changes.append(change)
+        if not entry.in_event and entry.hold_until is not None and entry.hold_until <= now:
+            entry.hold_until = None
+            change = self._report(entry, False, wall)
+            if change:
+                changes.append(change)
         return changes
 
     def next_deadline(self) -> Optional[float]:

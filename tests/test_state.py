@@ -252,3 +252,14 @@ def test_hold_preset_before_sensor_exists_applies_on_the_fly(clock):
     assert apply(book, clock, event="linedetection", state="inactive") == []
     clock.advance(10)
     assert [c.new for c in book.expire(clock.now, clock.wall)] == [False]
+
+
+def test_overdue_stale_end_is_applied_before_a_late_alert(clock):
+    """The result must not depend on whether the timer ran before the next alert."""
+    book = SensorBook(stale_s=5)
+    book.add("VMD", 1)
+    apply(book, clock)
+    clock.advance(7)  # stale at +5, but the timer has not run
+    changes = apply(book, clock)
+    assert [(c.old, c.new) for c in changes] == [(True, False), (False, True)]
+    assert book.get(SensorKey("VMD", 1)).count == 2
