@@ -179,15 +179,26 @@ def configs_from_args(args: argparse.Namespace) -> List[Any]:
 class Printer:
     """Prints sensor lists and changes, plain or as JSON lines; thread-safe."""
 
-    def __init__(self, as_json: bool, out: Optional[TextIO] = None) -> None:
+    def __init__(self, as_json: bool, out: Optional[TextIO] = None, *,
+                 closed: Optional[threading.Event] = None) -> None:
         self.as_json = as_json
         self.out = out
         """Where to print; None: whatever ``sys.stdout`` is at the time."""
         self._lock = threading.Lock()
+        self.closed = closed or threading.Event()
+        """Set when the reader went away (``pyhik watch | head``): time to exit quietly."""
 
     def line(self, text: str) -> None:
         with self._lock:
-            print(text, file=self.out or sys.stdout, flush=True)
+            if self.closed.is_set():
+                return
+            try:
+                print(text, file=self.out or sys.stdout, flush=True)
+            except BrokenPipeError:
+                self.closed.set()
+                # Python would report the broken pipe again when it flushes at exit.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
 
     def note(self, text: str) -> None:
         """Narration: plain mode only (JSON mode prints nothing but sensor objects)."""
@@ -331,10 +342,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration >= 0:
         raise ConfigError(f"--duration: expected seconds >= 0, got {args.duration:g}")
     configs = configs_from_args(args)
-    printer = Printer(args.json)
     deadline = time.monotonic() + args.duration if args.duration is not None else None
 
     def body(stop: threading.Event) -> int:
+        printer = Printer(args.json, closed=stop)  # a closed stdout ends the watch
         hubs = start_hubs(configs, printer, first_connect_s=FIRST_CONNECT_S, stop=stop)
         try:
             wait_until(deadline, stop)

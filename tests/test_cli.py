@@ -240,6 +240,26 @@ def test_ctrl_c_stops_watch_at_once_without_traceback(cam):
     assert cam.wait_for_open_streams(0)
 
 
+
+def test_watch_exits_quietly_when_its_reader_goes_away(cam):
+    """``pyhik watch --json | head -1``: no traceback, a prompt exit."""
+    cmd, options = python_m_pyhik("watch", "--json", *device_args(cam))
+    proc = subprocess.Popen(cmd, **options)
+    try:
+        proc.stdout.readline()
+        proc.stdout.close()  # the reader is gone
+        assert cam.wait_for_streams(1, timeout=15)
+        for _ in range(3):
+            cam.push("VMD", "active")
+            cam.push("VMD", "inactive")
+        err = proc.stderr.read()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in err and "Broken pipe" not in err
+
 # -- demo ----------------------------------------------------------------------------------
 def test_demo_plays_the_docs_examples_quickly(capsys):
     started = time.monotonic()
