@@ -37,6 +37,9 @@ for _code, _name in SENSOR_MAP.items():
     _CODE_OF_NAME.setdefault(_name, _code)
 
 Callback = Callable[[str], Any]
+_SHARED_NAMES = {name for name in SENSOR_MAP.values()
+                 if list(SENSOR_MAP.values()).count(name) > 1}
+"""Public names that several device codes share (Tamper Detection)."""
 
 
 def compat_name(code: str) -> Optional[str]:
@@ -161,7 +164,7 @@ class HikCamera:
 
     def _sibling_on(self, name: str, channel: int, state: SensorState) -> bool:
         """Another device code sharing this public name and channel is on (shelteralarm)."""
-        if self._device is None:
+        if self._device is None or name not in _SHARED_NAMES:
             return False
         for other in self._device.sensors():
             if (other.key != state.key and other.key.channel == channel and other.is_on

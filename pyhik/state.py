@@ -88,6 +88,14 @@ class Change:
     """The sensor did not exist before this alert (announced by no trigger)."""
 
 
+def _evolve(state: SensorState, **changes: object) -> SensorState:
+    """``dataclasses.replace`` for SensorState without its per-call field introspection
+    (it was ~9% of the client's time per alert in the end-to-end benchmark)."""
+    new = object.__new__(SensorState)
+    new.__dict__.update(state.__dict__, **changes)
+    return new
+
+
 class _Entry:
     """Mutable book-keeping behind a SensorState."""
 
@@ -162,7 +170,7 @@ class SensorBook:
         self._preset_holds[key] = float(hold_s)
         entry = self._entries.get(key)
         if entry is not None:
-            entry.state = replace(entry.state, hold_s=float(hold_s))
+            entry.state = _evolve(entry.state, hold_s=float(hold_s))
 
     def get(self, key: SensorKey) -> Optional[SensorState]:
         entry = self._entries.get(key)
@@ -212,7 +220,7 @@ class SensorBook:
         if alert.active:
             return self._start(entry, alert, now, wall)
         change = self._end(entry, end_at=now, wall=wall)
-        entry.state = replace(entry.state, last_update=wall)
+        entry.state = _evolve(entry.state, last_update=wall)
         return change
 
     def expire(self, now: float, wall: datetime) -> List[Change]:
@@ -260,13 +268,13 @@ class SensorBook:
         state = entry.state
         if not entry.in_event:
             entry.in_event = True
-            state = replace(state, count=state.count + 1, last_tripped=wall,
-                            target=alert.target or state.target)
+            state = _evolve(state, count=state.count + 1, last_tripped=wall,
+                           target=alert.target or state.target)
         elif alert.target:
-            state = replace(state, target=alert.target)
+            state = _evolve(state, target=alert.target)
         entry.release_at = now + self.stale_s
         entry.hold_until = None
-        entry.state = replace(state, last_update=wall)
+        entry.state = _evolve(state, last_update=wall)
         return self._report(entry, True, wall)
 
     def _end(self, entry: _Entry, end_at: float, wall: datetime) -> Optional[Change]:
@@ -284,6 +292,6 @@ class SensorBook:
         old = entry.state.is_on
         if old == is_on:
             return None
-        entry.state = replace(entry.state, is_on=is_on, last_update=wall)
+        entry.state = _evolve(entry.state, is_on=is_on, last_update=wall)
         return Change(entry.state, old, is_on, wall)
 

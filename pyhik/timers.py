@@ -21,14 +21,21 @@ Callback = Callable[[], None]
 
 
 class Scheduler:
-    """Runs ``callback`` at monotonic time ``when``; one pending entry per owner."""
+    """Runs ``callback`` at monotonic time ``when``; one pending entry per owner.
+
+    The heap holds about one entry per owner: moving a deadline later (every refreshing
+    alert does) only updates the owner's wish, and the entry is re-armed when it comes
+    due; only an earlier deadline pushes a new entry. (One push per alert left 20,000
+    dead entries after a burst, and purging them stalled ``schedule()`` callers.)
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, name: str = "pyhik-timers") -> None:
         self._clock = clock
         self._name = name
         self._cond = threading.Condition()
         self._heap: List[Tuple[float, int, Hashable]] = []
-        self._pending: Dict[Hashable, Tuple[float, int, Callback]] = {}
+        self._pending: Dict[Hashable, Tuple[float, Callback]] = {}
+        self._queued: Dict[Hashable, Tuple[float, int]] = {}
         self._seq = itertools.count()
         self._thread: Optional[threading.Thread] = None
 
@@ -38,11 +45,12 @@ class Scheduler:
             if when is None:
                 self._pending.pop(owner, None)
                 return
-            current = self._pending.get(owner)
-            if current is not None and current[0] == when and current[2] == callback:
-                return
+            self._pending[owner] = (when, callback)
+            queued = self._queued.get(owner)
+            if queued is not None and queued[0] <= when:
+                return  # the queued entry comes first and re-arms itself
             seq = next(self._seq)
-            self._pending[owner] = (when, seq, callback)
+            self._queued[owner] = (when, seq)
             heapq.heappush(self._heap, (when, seq, owner))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -58,6 +66,11 @@ class Scheduler:
         with self._cond:
             entry = self._pending.get(owner)
             return entry[0] if entry else None
+
+    def __len__(self) -> int:
+        """Entries in the heap (live and superseded), for tests and benchmarks."""
+        with self._cond:
+            return len(self._heap)
 
     def _run(self) -> None:
         while True:
@@ -75,15 +88,23 @@ class Scheduler:
         while True:
             while self._heap:
                 when, seq, owner = self._heap[0]
-                entry = self._pending.get(owner)
-                if entry is None or entry[1] != seq:
-                    heapq.heappop(self._heap)  # superseded or cancelled
+                if self._queued.get(owner, (None, None))[1] != seq:
+                    heapq.heappop(self._heap)  # superseded by an earlier entry
+                    continue
+                wish = self._pending.get(owner)
+                if wish is None:  # cancelled
+                    heapq.heappop(self._heap)
+                    del self._queued[owner]
+                    continue
+                if wish[0] > when:  # moved later since queued: re-arm
+                    heapq.heapreplace(self._heap, (wish[0], seq, owner))
+                    self._queued[owner] = (wish[0], seq)
                     continue
                 delay = when - self._clock()
                 if delay <= 0:
                     heapq.heappop(self._heap)
-                    del self._pending[owner]
-                    return entry[2]
+                    del self._pending[owner], self._queued[owner]
+                    return wish[1]
                 self._cond.wait(delay)
                 break
             else:
