@@ -1,0 +1,138 @@
+"""The measured client of the scale benchmark: many ``HikCamera`` in one process.
+
+Driven by JSON lines on stdin (answers on stdout):
+  open     ports                 -> one HikCamera per port, a callback on each one's
+                                    ``<id>.Motion.1``, every stream started; answers once all
+                                    are connected (bounded): failed, threads, rss
+  go                             -> counting starts (cpu and wall clocks too); "armed"
+  collect  expected, grace_s     -> waits (bounded) until every camera has its expected
+                                    callbacks; counts, cpu_s, wall_s, threads, rss
+  quit
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from typing import List
+
+from pyhik.hikvision import HikCamera
+
+CONNECT_WAIT_S = 120.0
+SAMPLE_S = 0.5
+
+
+def _status(key: str) -> int:
+    with open("/proc/self/status", encoding="ascii", errors="replace") as lines:
+        for line in lines:
+            if line.startswith(key):
+                return int(line.split()[1])
+    return 0
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.armed = False
+        self.n = 0
+        self.last = 0.0
+
+    def __call__(self, msg: str) -> None:
+        if self.armed:
+            self.n += 1
+            self.last = time.monotonic()
+
+
+class Sampler:
+    """Peak threads and RSS while counting."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.threads_max = 0
+        self.rss_max = 0
+        self.thread = threading.Thread(target=self._run, daemon=True, name="bench-sampler")
+
+    def _run(self) -> None:
+        while not self.stop.wait(SAMPLE_S):
+            self.threads_max = max(self.threads_max, _status("Threads:"))
+            self.rss_max = max(self.rss_max, _status("VmRSS:"))
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    out = sys.stdout
+    cams: List[HikCamera] = []
+    counters: List[Counter] = []
+    sampler = Sampler()
+    cpu0 = t0 = 0.0
+    out.write(json.dumps({"hello": True, "pid": os.getpid()}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        msg = json.loads(line)
+        cmd = msg.get("cmd")
+        if cmd == "quit":
+            break
+        if cmd == "open":
+            t_open = time.monotonic()
+            failed = 0
+            for port in msg["ports"]:
+                cam = HikCamera("http://127.0.0.1", int(port), msg.get("user", "admin"),
+                                msg.get("password", "12345"))
+                counter = Counter()
+                if cam.cam_id is None:
+                    failed += 1
+                else:
+                    cam.add_update_callback(counter, f"{cam.cam_id}.Motion.1")
+                cams.append(cam)
+                counters.append(counter)
+            for cam in cams:
+                cam.start_stream()
+            deadline = time.monotonic() + CONNECT_WAIT_S
+            while time.monotonic() < deadline and not all(c.stream_connected for c in cams):
+                time.sleep(0.05)
+            reply = {"failed": failed, "connected": sum(1 for c in cams if c.stream_connected),
+                     "open_s": time.monotonic() - t_open, "threads": _status("Threads:"),
+                     "python_threads": threading.active_count(), "rss_kib": _status("VmRSS:")}
+        elif cmd == "go":
+            time.sleep(0.2)  # let connect callbacks settle before counting
+            for counter in counters:
+                counter.n = 0
+                counter.armed = True
+            sampler.thread.start()
+            cpu0, t0 = time.process_time(), time.monotonic()
+            reply = {"armed": True, "t": t0, "rss_kib": _status("VmRSS:")}
+        elif cmd == "collect":
+            cpu1, t1 = time.process_time(), time.monotonic()
+            expected = msg["expected"]
+            deadline = time.monotonic() + min(float(msg.get("grace_s", 5.0)), 60.0)
+            while time.monotonic() < deadline and any(
+                    c.n < e for c, e in zip(counters, expected)):
+                time.sleep(0.05)
+            for counter in counters:
+                counter.armed = False
+            sampler.stop.set()
+            reply = {"counts": [c.n for c in counters], "cpu_s": cpu1 - cpu0,
+                     "wall_s": t1 - t0, "threads": _status("Threads:"),
+                     "python_threads": threading.active_count(),
+                     "threads_max": max(sampler.threads_max, _status("Threads:")),
+                     "rss_kib": _status("VmRSS:"),
+                     "rss_max_kib": max(sampler.rss_max, _status("VmRSS:")),
+                     "connected": sum(1 for c in cams if c.stream_connected)}
+        else:
+            reply = {"error": f"unknown command {cmd!r}"}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+    for cam in cams:
+        threading.Thread(target=cam.disconnect, daemon=True).start()
+    out.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
