@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 from typing import Callable, Iterable, List, Optional
 
-from .backoff import Backoff
+from .backoff import AUTH_RETRY_S, Backoff
 from .isapi import DeviceInfo, IsapiClient, Trigger
 from .state import STALE_S, Change, SensorBook, SensorKey, SensorState
 from .timers import Scheduler
@@ -38,6 +38,7 @@ class HikDevice:
                  stale_s: float = STALE_S, track_video_loss: bool = False,
                  client: Optional[IsapiClient] = None, scheduler: Optional[Scheduler] = None,
                  backoff: Optional[Backoff] = None, watchdog: Optional[Watchdog] = None,
+                 auth_retry_s: float = AUTH_RETRY_S,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], datetime] = local_now) -> None:
         self.client = client or IsapiClient(host, port, username, password, ssl=ssl,
@@ -50,7 +51,7 @@ class HikDevice:
             label = f"{label}:{self.client.port}"
         self.watcher = AlertWatcher(self.client, self.book, name=label,
                                     scheduler=scheduler, backoff=backoff, watchdog=watchdog,
-                                    clock=clock, wall=wall)
+                                    auth_retry_s=auth_retry_s, clock=clock, wall=wall)
         self._wall = wall
         self.info: Optional[DeviceInfo] = None
         self.triggers: List[Trigger] = []

@@ -164,8 +164,7 @@ def test_wrong_password_is_a_clear_error_with_few_attempts(emulators):
 
 def test_password_changed_while_streaming_backs_off_slowly(emulators, caplog):
     emu = emulators("Front Porch", password=PASSWORD)
-    device = HikDevice(emu.url, emu.port, "admin", PASSWORD, **fast_options())
-    device.watcher._auth_retry_s = 60.0
+    device = HikDevice(emu.url, emu.port, "admin", PASSWORD, auth_retry_s=60.0, **fast_options())
     device.connect()
     device.start()
     try:
@@ -183,8 +182,7 @@ def test_password_changed_while_streaming_backs_off_slowly(emulators, caplog):
 def test_forbidden_stream_names_the_permission(emulators, caplog):
     emu = emulators("Front Porch", password=PASSWORD)
     emu.set_stream_status(403)
-    device = connect(emu)
-    device.watcher._auth_retry_s = 60.0
+    device = connect(emu, auth_retry_s=60.0)
     device.start()
     try:
         assert wait(lambda: "Notify Surveillance Center" in caplog.text)
