@@ -11,6 +11,37 @@ from pyhik.watchdog import Watchdog
 
 WAIT_S = 5.0
 
+# The configuration examples of the Home Assistant docs, verbatim.
+DOCS_CAMERA_YAML = """
+binary_sensor:
+  - platform: hikvision
+    host: 192.168.X.X
+    port: 80
+    ssl: false
+    username: user
+    password: pass
+    customize:
+      motion:
+        delay: 30
+      line_crossing:
+        ignored: true
+"""
+
+DOCS_NVR_YAML = """
+binary_sensor:
+  - platform: hikvision
+    host: 192.168.X.X
+    port: 80
+    ssl: false
+    username: user
+    password: pass
+    customize:
+      motion_1:
+        delay: 30
+      field_detection_2:
+        ignored: true
+"""
+
 
 class Recorder:
     """Collects what a listener is called with; waits for a condition with a bound."""

@@ -7,36 +7,7 @@ import pytest
 from pyhik.config import SensorOptions, load_file, parse_device, parse_document, split_key
 from pyhik.errors import ConfigError
 
-CAMERA_YAML = """
-binary_sensor:
-  - platform: hikvision
-    host: 192.168.X.X
-    port: 80
-    ssl: false
-    username: user
-    password: pass
-    customize:
-      motion:
-        delay: 30
-      line_crossing:
-        ignored: true
-"""
-
-NVR_YAML = """
-binary_sensor:
-  - platform: hikvision
-    host: 192.168.X.X
-    port: 80
-    ssl: false
-    username: user
-    password: pass
-    customize:
-      motion_1:
-        delay: 30
-      field_detection_2:
-        ignored: true
-"""
-
+from conftest import DOCS_CAMERA_YAML as CAMERA_YAML, DOCS_NVR_YAML as NVR_YAML
 
 @pytest.fixture
 def write(tmp_path):

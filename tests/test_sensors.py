@@ -12,7 +12,7 @@ from pyhik.errors import AuthenticationError, ConfigError
 from pyhik.emulator import TriggerSpec
 from pyhik.sensors import DeviceSensors, SensorChange, entity_slug
 
-from conftest import Recorder, fast_options
+from conftest import DOCS_CAMERA_YAML, Recorder, fast_options
 
 PASSWORD = "S3cret!"
 CAMERA_TRIGGERS = [TriggerSpec("VMD", channel=1), TriggerSpec("linedetection", channel=1)]
@@ -25,21 +25,6 @@ HA_DEVICE_CLASSES = {
     "garage_door", "gas", "heat", "light", "lock", "moisture", "motion", "moving", "occupancy",
     "opening", "plug", "power", "presence", "problem", "running", "safety", "smoke", "sound",
     "tamper", "update", "vibration", "window"}
-
-DOCS_CAMERA_YAML = """
-binary_sensor:
-  - platform: hikvision
-    host: 192.168.X.X
-    port: 80
-    ssl: false
-    username: user
-    password: pass
-    customize:
-      motion:
-        delay: 30
-      line_crossing:
-        ignored: true
-"""
 
 
 def entry(emu, **extra):
