@@ -309,6 +309,8 @@ class AlertWatcher:
         for listener in self._alert_listeners:
             self._call(listener, alert)
         with self.dispatch_lock:
+            if run.stopped.is_set():  # a stopped run must not touch the book a new run uses
+                return
             with self.state_lock:
                 changes = self.book.apply(alert, now, self._wall())
                 deadline = self.book.next_deadline()
@@ -327,8 +329,14 @@ class AlertWatcher:
         self._scheduler.schedule(self, deadline, self._on_timer)
 
     def _lost(self, run: _Run) -> None:
-        """The connection ended: release sensors that were on and report the loss."""
+        """The connection ended: release sensors that were on and report the loss.
+
+        Not for a stopped run: stop() has released the sensors, and the thread of a run
+        stopped while it was still connecting may outlive it, beside a new run.
+        """
         with self.dispatch_lock:
+            if run.stopped.is_set():
+                return
             with self.state_lock:
                 changes = self.book.release_all(self._wall())
             self._scheduler.cancel(self)

@@ -288,3 +288,19 @@ def test_reader_decodes_chunks_itself_and_falls_back_for_other_bodies(emulators,
     finally:
         response.close()
         client.close()
+
+
+def test_old_thread_outliving_stop_does_not_touch_the_new_run(watched, recorder):
+    """A run stopped while its thread lingers must not release the new run's sensors."""
+    emu, device = watched("Front Porch", options={"stale_s": 0.3})
+    old_run = device.watcher._run
+    device.stop()
+    device.start()
+    assert emu.wait_for_streams(2)
+    assert wait(lambda: device.connected)
+    emu.push("linedetection", "active")
+    assert recorder.wait_count(1)
+    device.watcher._lost(old_run)  # what the lingering old thread does when it ends
+    assert device.sensor(SensorKey("linedetection", 1)).is_on
+    assert recorder.wait_count(2)  # and the new run's stale timer still releases it
+    assert states(recorder)[-1] == ("linedetection", 1, False)
