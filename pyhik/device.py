@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Callable, Iterable, List, Optional
 
 from .backoff import AUTH_RETRY_S, Backoff
+from .errors import PermissionDeniedError
 from .isapi import DeviceInfo, IsapiClient, Trigger
 from .state import STALE_S, Change, SensorBook, SensorKey, SensorState
 from .timers import Scheduler
@@ -60,7 +61,12 @@ class HikDevice:
     def connect(self) -> "HikDevice":
         """Read deviceInfo and triggers, and create the sensors they announce."""
         self.info = self.client.device_info()
-        self.triggers = self.client.triggers(self.notification_methods)
+        try:
+            self.triggers = self.client.triggers(self.notification_methods)
+        except PermissionDeniedError as err:  # common for operator accounts
+            _LOGGER.warning("%s: cannot read the event triggers (%s); sensors will be "
+                            "created from the alerts as they come", self.client.host, err)
+            self.triggers = []
         wall = self._wall()
         with self.watcher.state_lock:
             for trigger in self.triggers:

@@ -77,9 +77,10 @@ class HikCamera:
             self._fail()
             return
         scheme = parsed.scheme or "http"
-        self.root_url = f"{scheme}://{self.host}:{self.port}"
+        netloc = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
+        self.root_url = f"{scheme}://{netloc}:{self.port}"
         try:
-            self._device = HikDevice(f"{scheme}://{self.host}", self.port, usr, pwd,
+            self._device = HikDevice(f"{scheme}://{netloc}", self.port, usr, pwd,
                                      verify_ssl=verify_ssl)
         except PyhikError as err:  # a malformed host or port: not a RequestException
             self.last_error = err
@@ -219,12 +220,16 @@ class HikCamera:
             return
         msg = f"{self.cam_id}.{name}.{change.sensor.key.channel}"
         for callback, sensor in self._callbacks:
-            if sensor == msg:
+            if sensor == msg and self._streaming():
                 self._call(callback, msg)
 
     def _on_connection(self, connected: bool) -> None:
         for callback, sensor in self._callbacks:
-            self._call(callback, sensor)
+            if self._streaming():  # a callback may have called disconnect()
+                self._call(callback, sensor)
+
+    def _streaming(self) -> bool:
+        return self._device is not None and self._device.watcher.running
 
     @staticmethod
     def _call(callback: Callback, msg: str) -> None:
@@ -291,7 +296,8 @@ class HikCamera:
         number = channel * 100 + stream_type if self.device_type == NVR_DEVICE else stream_type
         user = quote(self.usr or "", safe="")
         password = quote(self.pwd or "", safe="")
-        return (f"{protocol}://{user}:{password}@{self.host}:{DEFAULT_RTSP_PORT}"
+        netloc = f"[{self.host}]" if ":" in self.host else self.host
+        return (f"{protocol}://{user}:{password}@{netloc}:{DEFAULT_RTSP_PORT}"
                 f"/Streaming/Channels/{number}")
 
     def get_channels(self) -> List[int]:

@@ -155,6 +155,8 @@ class IsapiClient:
         status = response.status_code
         if status == 401:
             response.close()
+            if self.auth is not None:
+                self.auth.forget_nonces()
             raise AuthenticationError(self._login_refused(), response=response)
         if status != 403:
             return

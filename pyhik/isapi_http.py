@@ -98,6 +98,16 @@ class ChallengeAuth(AuthBase):
         self.offered: List[str] = []
         """What the last unanswerable challenge offered (for the error message)."""
 
+    def forget_nonces(self) -> None:
+        """After a refused login: the next request starts without credentials.
+
+        Otherwise it would send an answer to the old nonce (one failed login) and then
+        answer the new challenge (a second one): two failures per try, and Hikvision
+        locks the client out after 5 to 7 failures in 30 minutes.
+        """
+        with self._lock:
+            self._digest = HTTPDigestAuth(self._digest.username, self._digest.password)
+
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         scheme = self.scheme
         if scheme == "basic":

@@ -132,7 +132,7 @@ def parse_xml(data: bytes) -> Optional[ET.Element]:
         return None
     try:
         return ET.fromstring(data)
-    except ET.ParseError as err:
+    except (ET.ParseError, LookupError, ValueError) as err:  # LookupError: unknown encoding
         _LOGGER.debug("Not well-formed XML (%s): %r", err, data[:80])
         return None
 

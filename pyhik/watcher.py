@@ -34,6 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 STOP_JOIN_S = 1.0
+MAX_AUTH_RETRY_S = 3600.0
 
 ChangeListener = Callable[[Change], None]
 ConnectionListener = Callable[[bool], None]
@@ -110,7 +111,9 @@ def _reader(response: Any) -> Callable[[], bytes]:
               and getattr(raw._fp, "chunk_left", None) is None
               and not response.headers.get("Content-Encoding"))
     if not direct:
-        return lambda: raw.read1(READ_SIZE)
+        # urllib3 2 has read1; under urllib3 1.26 http.client's own read1 does the same.
+        read1 = getattr(raw, "read1", None) or raw._fp.read1
+        return lambda: read1(READ_SIZE)
     decoder = ChunkedDecoder()
 
     def read() -> bytes:
@@ -209,9 +212,12 @@ class AlertWatcher:
         run, thread = self._run, self._thread
         if run is None:
             return
+        reading = run.response is not None
         run.abort()
         self._scheduler.cancel(self)
-        if thread is not None and thread is not threading.current_thread():
+        # A thread still connecting has no socket to shut down; it is not waited for. It
+        # ends when its connect does, touching nothing: every path checks run.stopped.
+        if reading and thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         if self.dispatch_lock.acquire(timeout=timeout):  # let a dispatch in flight finish
             self.dispatch_lock.release()
@@ -222,6 +228,7 @@ class AlertWatcher:
 
     # -- the stream thread ----------------------------------------------------------------
     def _loop(self, run: _Run) -> None:
+        refusals = 0
         while not run.stopped.is_set():
             run.delivered = False
             try:
@@ -231,9 +238,13 @@ class AlertWatcher:
             except (AuthenticationError, PermissionDeniedError) as err:
                 self.last_error = err
                 self._failures += 1
-                _LOGGER.error("%s: %s (next try in %.0f s)", self.name, err, self._auth_retry_s)
+                refusals += 1
+                # 5 min, then 10, 20, 40, 60: at most 3 failed logins in any 30 minutes,
+                # under the 5 (users) or 7 (admin) that lock the client out.
+                wait_s = min(self._auth_retry_s * 2 ** (refusals - 1), MAX_AUTH_RETRY_S)
+                _LOGGER.error("%s: %s (next try in %.0f s)", self.name, err, wait_s)
                 self._lost(run)
-                run.stopped.wait(self._auth_retry_s)
+                run.stopped.wait(wait_s)
                 continue
             except Exception as err:  # any failure of one connection only means: reconnect
                 if run.stopped.is_set():
@@ -243,6 +254,7 @@ class AlertWatcher:
             self._lost(run)
             if run.delivered:  # a healthy connection, however it ended: start over at 1 s
                 self._backoff.reset()
+                refusals = 0
             run.stopped.wait(self._backoff.next_delay())
         self._lost(run)
 
@@ -308,25 +320,31 @@ class AlertWatcher:
     def _handle(self, run: _Run, alert: Alert, now: float) -> None:
         for listener in self._alert_listeners:
             self._call(listener, alert)
+        if run.stopped.is_set():
+            return
         with self.dispatch_lock:
             if run.stopped.is_set():  # a stopped run must not touch the book a new run uses
                 return
             with self.state_lock:
                 changes = self.book.apply(alert, now, self._wall())
                 deadline = self.book.next_deadline()
+            # Scheduled under the lock: otherwise the timer thread's older deadline could
+            # land after this one and cancel it, leaving an active-only sensor on.
+            self._scheduler.schedule(self, deadline, self._on_timer)
             self._dispatch(run, changes)
-        self._scheduler.schedule(self, deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         run = self._run
         if run is None or run.stopped.is_set():
             return
         with self.dispatch_lock:
+            if run.stopped.is_set():
+                return
             with self.state_lock:
                 changes = self.book.expire(self._clock(), self._wall())
                 deadline = self.book.next_deadline()
+            self._scheduler.schedule(self, deadline, self._on_timer)
             self._dispatch(run, changes)
-        self._scheduler.schedule(self, deadline, self._on_timer)
 
     def _lost(self, run: _Run) -> None:
         """The connection ended: release sensors that were on and report the loss.
@@ -334,6 +352,8 @@ class AlertWatcher:
         Not for a stopped run: stop() has released the sensors, and the thread of a run
         stopped while it was still connecting may outlive it, beside a new run.
         """
+        if run.stopped.is_set():  # before the lock: stop() may be holding it
+            return
         with self.dispatch_lock:
             if run.stopped.is_set():
                 return

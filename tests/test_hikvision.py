@@ -182,3 +182,35 @@ def test_errors_are_request_exceptions():
     for cls in (errors.AuthenticationError, errors.PermissionDeniedError,
                 errors.DeviceUnreachableError, errors.UnsupportedDeviceError):
         assert issubclass(cls, requests.exceptions.RequestException)
+
+
+def test_ipv6_host_keeps_its_brackets(caplog):
+    cam = HikCamera("http://[::1]", 9, "admin", "x")
+    assert cam.root_url == "http://[::1]:9"
+    assert "invalid port" not in caplog.text
+    cam.device_type = "CAM"
+    assert cam.get_stream_url().startswith("rtsp://admin:x@[::1]:554/")
+
+
+def test_callback_that_disconnects_stops_the_rest(camera):
+    emu, cam = camera("Front Porch")
+    calls = []
+    sensor_id = f"{cam.get_id}.Motion.1"
+
+    def first(msg):
+        calls.append("first")
+        if cam.fetch_attributes("Motion", 1)[0]:
+            cam.disconnect()
+
+    cam.add_update_callback(first, sensor_id)
+    cam.add_update_callback(lambda msg: calls.append("second"), sensor_id)
+    cam.start_stream()
+    assert emu.wait_for_streams(1)
+    deadline = time.monotonic() + 5
+    while calls.count("second") < 1 and time.monotonic() < deadline:  # the connect flip
+        time.sleep(0.01)
+    emu.push("VMD", "active")
+    while cam.stream_connected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert calls == ["first", "second", "first"]

@@ -586,3 +586,33 @@ def test_snapshot_camera_and_nvr_paths(rsps, client):
         "/ISAPI/ContentMgmt/StreamingProxy/channels/201/picture"]
     device.route("/ISAPI/Streaming/channels/1/picture", NOT_SUPPORTED)
     assert client.snapshot() is None  # an error document is not a picture
+
+
+# -- found in review ---------------------------------------------------------------------
+def test_after_a_refused_login_the_next_try_costs_one_failure_not_two(rsps):
+    device = FakeDevice(rsps)
+    device.route("/ISAPI/System/deviceInfo", read(CAM_INFO))
+    client = IsapiClient("127.0.0.1", 80, USER, PASSWORD)
+    client.device_info()  # this thread now holds a nonce
+    device.password = "changed-on-the-device"
+    for _ in range(2):
+        before = len(device.calls)
+        with pytest.raises(AuthenticationError):
+            client.device_info()
+        answered = [auth for _m, _p, auth in device.calls[before:] if auth]
+        assert len(answered) in ((2,) if _ == 0 else (1,))  # old nonce + fresh; then 1
+    client.close()
+
+
+def test_unknown_encoding_is_not_xml():
+    assert parse_xml(b"<?xml version='1.0' encoding='bogus'?><a/>") is None
+
+
+def test_device_connects_when_the_user_may_not_read_triggers(rsps, caplog):
+    from pyhik.device import HikDevice
+    device = FakeDevice(rsps)
+    device.route("/ISAPI/System/deviceInfo", read(CAM_INFO))
+    device.route("/ISAPI/Event/triggers", LOW_PRIVILEGE, status=403)
+    dev = HikDevice("127.0.0.1", 80, USER, PASSWORD).connect()
+    assert dev.triggers == [] and dev.device_id
+    assert "cannot read the event triggers" in caplog.text

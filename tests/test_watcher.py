@@ -304,3 +304,34 @@ def test_old_thread_outliving_stop_does_not_touch_the_new_run(watched, recorder)
     assert device.sensor(SensorKey("linedetection", 1)).is_on
     assert recorder.wait_count(2)  # and the new run's stale timer still releases it
     assert states(recorder)[-1] == ("linedetection", 1, False)
+
+
+def test_stop_while_the_device_has_not_answered_yet_returns_at_once():
+    import socket
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts TCP, never answers HTTP
+    try:
+        device = HikDevice("127.0.0.1", silent.getsockname()[1], "admin", "x", **fast_options())
+        device.start()
+        time.sleep(0.2)  # the thread now waits for response headers
+        start = time.monotonic()
+        device.stop()
+        assert time.monotonic() - start < 0.2
+    finally:
+        silent.close()
+
+
+def test_refused_logins_are_retried_ever_more_slowly(emulators, caplog):
+    emu = emulators("Front Porch", password=PASSWORD)
+    device = HikDevice(emu.url, emu.port, "admin", PASSWORD, auth_retry_s=0.05,
+                       **fast_options())
+    device.connect()
+    emu.set_password("changed")
+    device.start()
+    try:
+        assert wait(lambda: sum("next try in" in r.getMessage() for r in caplog.records) >= 3)
+    finally:
+        device.close()
+    waits = [r.args[2] for r in caplog.records if "next try in" in r.msg]
+    assert waits[:3] == [0.05, 0.1, 0.2]
