@@ -65,7 +65,6 @@ from pyhik.emulator import EmulatedDevice  # noqa: E402
 from pyhik.emulator import parts as emu_parts  # noqa: E402
 from pyhik.state import sensor_channel  # noqa: E402
 from pyhik.watchdog import Watchdog  # noqa: E402
-from pyhik.watcher import AlertWatcher  # noqa: E402
 
 # -- settings ---------------------------------------------------------------------------
 HEARTBEAT_S = 0.5
@@ -389,14 +388,11 @@ class LogCounter(logging.Handler):
 
 
 def make_client(port: int, password: str) -> HikDevice:
-    device = HikDevice("127.0.0.1", port, "admin", password, stale_s=STALE_S)
-    # HikDevice takes no auth retry delay: a watcher of its own gives a short one.
-    device.watcher = AlertWatcher(
-        device.client, device.book, name=device.watcher.name,
-        backoff=Backoff(BACKOFF_INITIAL_S, BACKOFF_MAX_S, jitter=0.2),
-        watchdog=Watchdog(min_limit_s=WATCHDOG_MIN_LIMIT_S,
-                          silent_limit_s=WATCHDOG_SILENT_LIMIT_S),
-        auth_retry_s=AUTH_RETRY_S)
+    device = HikDevice("127.0.0.1", port, "admin", password, stale_s=STALE_S,
+                       backoff=Backoff(BACKOFF_INITIAL_S, BACKOFF_MAX_S, jitter=0.2),
+                       watchdog=Watchdog(min_limit_s=WATCHDOG_MIN_LIMIT_S,
+                                         silent_limit_s=WATCHDOG_SILENT_LIMIT_S),
+                       auth_retry_s=AUTH_RETRY_S)
     return device.connect()
 
 
