@@ -22,9 +22,7 @@ Rules of the machine
   ``PREAMBLE_MAX_BYTES`` or before a whole alert document: :mod:`pyhik.docscan` cuts whole
   documents out of the bytes (``<EventNotificationAlert>`` XML with its ``<?xml?>`` prolog,
   top-level JSON objects). Those parts have no headers. A file holding one document (a
-  fixture, a saved alert) therefore gives one part.
-
-Pure: imports only :mod:`pyhik.docscan`, which imports nothing from the project.
+  fixture, a saved alert) therefore gives one part. (Pure: imports only pyhik.docscan.)
 
 Cost: the peer controls the input, so a slow path would be a denial of service. The work is
 O(n) in the bytes received, whatever the split (like h11's ``_receivebuffer``). Each kind of
@@ -36,6 +34,7 @@ times. Between calls the buffer holds at most ``max_part_bytes + BUFFER_SLACK_BY
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -102,6 +101,7 @@ def boundary_from_content_type(content_type: Optional[str]) -> Optional[str]:
     return value if 0 < len(value) <= BOUNDARY_MAX_CHARS else None
 
 
+@functools.lru_cache(maxsize=64)  # a device repeats the same few header values
 def _media_type(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
 
