@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 from typing import List, Optional, TextIO
 
-from .device import VIDEO_LOSS, sensor_channel_of
+from .device import sensor_channel_of
+from .state import VIDEO_LOSS
 from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
                      PermissionDeniedError, PyhikError)
 from .events import lookup, unknown

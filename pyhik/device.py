@@ -14,14 +14,12 @@ from typing import Callable, Iterable, List, Optional
 from .backoff import AUTH_RETRY_S, Backoff
 from .errors import PermissionDeniedError
 from .isapi import DeviceInfo, IsapiClient, Trigger
-from .state import STALE_S, Change, SensorBook, SensorKey, SensorState
+from .state import STALE_S, VIDEO_LOSS, Change, SensorBook, SensorKey, SensorState
 from .timers import Scheduler
 from .watchdog import Watchdog
 from .watcher import AlertWatcher, ChangeListener, ConnectionListener, local_now
 
 _LOGGER = logging.getLogger(__name__)
-
-VIDEO_LOSS = "videoloss"
 
 
 class HikDevice:
