@@ -110,19 +110,31 @@ def parse_alert(body: Union[bytes, bytearray, memoryview, str],
     ``content_type`` decides only for bodies that start with anything else. Never raises.
     """
     try:
-        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-        data = data.lstrip()
-        if data[:1] == b"<":  # the common case
-            fields = _scan(_alert_element(_xml_root(data)))
-        else:
-            fields = _parse(data, content_type)
-        return _build(fields)
+        return _parse_body(body, content_type)
     except _NotAnAlert as why:
         log = _LOGGER.debug if why.quiet else _LOGGER.warning
         log("Skipping a body that is not an alert (%s): %s", why, _snippet(body))
     except Exception:  # noqa: BLE001 - the contract is "never raises"
         _LOGGER.warning("Alert parser failed on %s", _snippet(body), exc_info=True)
     return None
+
+
+def parse_alert_quietly(body: bytes, content_type: str = "") -> Optional[Alert]:
+    """:func:`parse_alert` without its log lines, for a body the caller made itself."""
+    try:
+        return _parse_body(body, content_type)
+    except Exception:  # noqa: BLE001 - _NotAnAlert and, as in parse_alert, anything else
+        return None
+
+
+def _parse_body(body: Union[bytes, bytearray, memoryview, str], content_type: str) -> Alert:
+    data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    data = data.lstrip()
+    if data[:1] == b"<":  # the common case
+        fields = _scan(_alert_element(_xml_root(data)))
+    else:
+        fields = _parse(data, content_type)
+    return _build(fields)
 
 
 def _snippet(body: object) -> str:

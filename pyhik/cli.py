@@ -96,8 +96,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 # -- replay ------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .alerts import parse_alert
     from .multipart import MultipartFramer
+    from .templates import AlertParser
 
     try:
         source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
@@ -105,6 +105,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"pyhik replay: cannot read {args.file}: {err.strerror}", file=sys.stderr)
         return EXIT_FAILED
     framer = MultipartFramer(None)
+    parse_alert = AlertParser().parse
     count = 0
     with source:
         while True:

@@ -21,12 +21,13 @@ import time
 from datetime import datetime
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
-from .alerts import Alert, parse_alert
+from .alerts import Alert
 from .backoff import AUTH_RETRY_S, Backoff
 from .chunked import ChunkedDecoder
 from .errors import AuthenticationError, DeviceError, PermissionDeniedError
 from .multipart import MultipartFramer
 from .state import Change, SensorBook
+from .templates import AlertParser
 from .timers import Scheduler, shared_scheduler
 from .watchdog import Watchdog
 
@@ -286,6 +287,7 @@ class AlertWatcher:
             _shutdown(response)
             return
         framer = MultipartFramer(response.headers.get("Content-Type"))
+        parse_alert = AlertParser().parse  # one per connection: its memo is not thread-safe
         read = _reader(response)
         sock = _socket_of(response)
         timeout = watchdog.limit_s

@@ -34,6 +34,7 @@ from pyhik.alerts import Alert, parse_alert
 from pyhik.emulator import parts as emu_parts
 from pyhik.multipart import BUFFER_SLACK_BYTES, MAX_PART_BYTES, MultipartFramer, Part
 from pyhik.state import SensorBook, SensorKey, sensor_channel
+from pyhik.templates import AlertParser
 from streamkit import fixture_alert_bodies, fixture_alert_files, multipart_part, split_at
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=120,
@@ -102,6 +103,11 @@ def alerts_of(pieces: Sequence[bytes], content_type: Optional[str],
     parts += framer.close()
     assert framer.buffered_bytes == 0
     alerts = [parse_alert(p.body, p.content_type) for p in parts]
+    memo = AlertParser()  # the watcher's parser: from a template's third sighting, filled in
+    for _ in range(3):
+        for part, want in zip(parts, alerts):
+            got = memo.parse(part.body, part.content_type)
+            assert got == want and (want is None or got.raw == want.raw)
     return parts, [a for a in alerts if a is not None]
 
 
