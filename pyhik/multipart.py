@@ -34,7 +34,6 @@ times. Between calls the buffer holds at most ``max_part_bytes + BUFFER_SLACK_BY
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -42,6 +41,8 @@ from types import MappingProxyType
 from typing import Dict, List, Mapping, Optional
 
 from .docscan import XML_CLOSE, DocumentScanner, Finder, looks_complete
+from .partheaders import (BINARY_TYPES, HeaderBlocks, PartHeaders, add_header,
+                          boundary_from_content_type, media_type)
 
 __all__ = ["Part", "MultipartFramer", "boundary_from_content_type", "MAX_PART_BYTES",
            "PREAMBLE_MAX_BYTES", "BUFFER_SLACK_BYTES"]
@@ -54,7 +55,6 @@ PREAMBLE_MAX_BYTES = 64 * 1024
 """Bytes searched for the declared delimiter before falling back to document scanning."""
 HEADER_MAX_BYTES = 16 * 1024
 LINE_MAX_BYTES = 256
-BOUNDARY_MAX_CHARS = 200
 BUFFER_SLACK_BYTES = 1024
 """What the buffer may hold beyond ``max_part_bytes`` between calls."""
 
@@ -67,8 +67,6 @@ _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}"
 _HEADER = re.compile(_TOKEN + rb"[ \t]{0,8}:")
 _HEADER_BLOCK = re.compile(rb"(?:" + _TOKEN + rb"[ \t]{0,8}:[^\n]*\n){1,32}([ \t\r]{0,255}\n)")
 _HEADER_PEEK_BYTES = 80
-_BOUNDARY = re.compile(r'(?:^|[;\s])boundary\s*=\s*(?:"([^"]*)"|([^\s;,"]+))', re.I)
-_BINARY_TYPES = ("image/", "video/", "audio/", "application/octet-stream")
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -84,31 +82,7 @@ class Part:
     @property
     def content_type(self) -> str:
         """Lower-cased media type without parameters (``application/xml``); '' if unknown."""
-        return _media_type(self.headers.get("content-type", ""))
-
-
-def boundary_from_content_type(content_type: Optional[str]) -> Optional[str]:
-    """The boundary of a ``multipart/*`` Content-Type (quotes removed), else None."""
-    if not content_type:
-        return None
-    media, _, params = content_type.partition(";")
-    if not media.strip().lower().startswith("multipart/"):
-        return None
-    match = _BOUNDARY.search(params)
-    if match is None:
-        return None
-    value = (match.group(1) if match.group(1) is not None else match.group(2)).strip()
-    return value if 0 < len(value) <= BOUNDARY_MAX_CHARS else None
-
-
-@functools.lru_cache(maxsize=64)  # a device repeats the same few header values
-def _media_type(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
-
-
-def _content_length(headers: Mapping[str, str]) -> Optional[int]:
-    value = headers.get("content-length", "").strip()
-    return int(value) if value.isascii() and value.isdigit() and len(value) < 16 else None
+        return media_type(self.headers.get("content-type", ""))
 
 
 class MultipartFramer:
@@ -137,9 +111,10 @@ class MultipartFramer:
         self._state = "sniff"
         self._pos = self._pstart = self._hstart = self._start = 0
         self._end = -1  # Content-Length end of the body being read or skipped, -1 if none
-        self._headers: Dict[str, str] = {}
+        self._headers: Dict[str, str] = {}  # of the part whose header lines are being read
+        self._part = PartHeaders.of({})  # of the part being read
+        self._blocks = HeaderBlocks()
         self._block_tried, self._eol_from = False, 0
-        self._media = ""
         self._closer = Finder(XML_CLOSE, 80)
         self._scanner: Optional[DocumentScanner] = None
 
@@ -176,8 +151,8 @@ class MultipartFramer:
         self._run(final=True)
         if self._state == "body":
             body = bytes(self._buf[self._start - self._base:])
-            if len(body) <= self.max_part_bytes and looks_complete(body, self._media):
-                self._emit(body, MappingProxyType(self._headers))
+            if len(body) <= self.max_part_bytes and looks_complete(body, self._part.media):
+                self._emit(body, self._part.headers)
         self._closed = True
         self._buf = bytearray()
         return self._take()
@@ -188,7 +163,8 @@ class MultipartFramer:
         return out
 
     def _run(self, final: bool) -> None:
-        while getattr(self, "_step_" + self._state)(final):
+        steps = _STEPS
+        while steps[self._state](self, final):
             pass
         state = self._state
         if state == "fallback":
@@ -301,14 +277,14 @@ class MultipartFramer:
             self._block_tried = True
             block = _HEADER_BLOCK.match(buf, i)
             if block is not None and base + block.start(1) - self._hstart <= self._header_max:
-                for line in bytes(buf[i:block.start(1) - 1]).split(b"\n"):
-                    self._add_header(line)
+                self._part = self._blocks.read(bytes(buf[i:block.start(1) - 1]))
                 return self._begin_body(block.end())
         while i < n:  # the same rules, line by line, for blocks cut by a read
             blank = _BLANK_LINE.match(buf, i)
             if blank is not None:
                 i = blank.end()
                 if headers:
+                    self._part = PartHeaders.of(headers)
                     return self._begin_body(i)
             else:
                 if _SPACES.match(buf, i).end() == n and n - i <= 255 and not final:
@@ -317,6 +293,7 @@ class MultipartFramer:
                 if head is None:
                     if n - i < _HEADER_PEEK_BYTES and buf.find(b"\n", i) < 0 and not final:
                         break
+                    self._part = PartHeaders.of(headers)
                     return self._begin_body(i)
                 eol = buf.find(b"\n", max(head.end(), self._eol_from - base))
                 if eol < 0:
@@ -324,23 +301,19 @@ class MultipartFramer:
                     if base + n - self._hstart > self._header_max:
                         return self._goto("seek", self._hstart)
                     break
-                self._add_header(bytes(buf[i:eol]))
+                add_header(headers, bytes(buf[i:eol]))
                 i = eol + 1
             if base + i - self._hstart > self._header_max:
                 return self._goto("seek", self._hstart)
         self._pos = base + i
         return False
 
-    def _add_header(self, line: bytes) -> None:
-        name, _, value = line.partition(b":")
-        self._headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-
     def _begin_body(self, i: int) -> bool:
-        media = _media_type(self._headers.get("content-type", ""))
-        length = _content_length(self._headers)
+        """The header block ended at ``i`` (buffer index); ``self._part`` holds it."""
+        media, length = self._part.media, self._part.length
         start = self._base + i
-        if media.startswith(_BINARY_TYPES) or (length or 0) > self.max_part_bytes:
-            if media.startswith(_BINARY_TYPES):
+        if media.startswith(BINARY_TYPES) or (length or 0) > self.max_part_bytes:
+            if media.startswith(BINARY_TYPES):
                 self.skipped_binary_parts += 1
             else:
                 self._drop("part (by its Content-Length)", length or 0)
@@ -348,7 +321,7 @@ class MultipartFramer:
                 return self._goto("seek", start)
             self._end = start + length
             return self._goto("skip", start)
-        self._start, self._media = start, media
+        self._start = start
         self._end = -1 if length is None else start + length
         self._state = "body"
         return True
@@ -361,6 +334,7 @@ class MultipartFramer:
 
     def _step_body(self, final: bool) -> bool:
         buf, base, start, end = self._buf, self._base, self._start, self._end
+        media = self._part.media
         n, size, cap = base + len(buf), len(self._delim), self.max_part_bytes
         j = self._delim_find.next(buf, base, start)
         if end >= 0:
@@ -369,14 +343,14 @@ class MultipartFramer:
                 if n < end:
                     return False
                 body = bytes(buf[start - base:end - base])
-                if looks_complete(body, self._media):
-                    self._emit(body, MappingProxyType(self._headers))
+                if looks_complete(body, media):
+                    self._emit(body, self._part.headers)
                     return self._goto("seek", max(start, end - size - 1))
             _LOGGER.debug("Content-Length %d does not frame the part; using the delimiter",
                           end - start)
             self._end = -1
             return True
-        xmlish = not self._media or "xml" in self._media
+        xmlish = not media or "xml" in media
         c = self._closer.next(buf, base, start) if xmlish else -1
         if j >= 0 and (c < 0 or j < c):
             stop, state, pos = j, "delim", j
@@ -390,7 +364,7 @@ class MultipartFramer:
         if stop - start > cap:
             self._drop("part", stop - start)
         else:
-            self._emit(bytes(buf[start - base:stop - base]), MappingProxyType(self._headers))
+            self._emit(bytes(buf[start - base:stop - base]), self._part.headers)
         return self._goto(state, pos)
 
     def _step_fallback(self, final: bool) -> bool:
@@ -398,3 +372,7 @@ class MultipartFramer:
             for doc in self._scanner.scan(self._buf, self._base):
                 self._emit(doc, _NO_HEADERS)
         return False
+
+
+_STEPS = {name[len("_step_"):]: step for name, step in vars(MultipartFramer).items()
+          if name.startswith("_step_")}
