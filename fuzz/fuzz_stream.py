@@ -98,14 +98,8 @@ def decode(data: bytes) -> Tuple[Optional[str], int, List[int], bytes]:
 
 
 def _frame(pieces: Sequence[bytes], content_type: Optional[str], cap: int) -> list:
-    from pyhik.multipart import BUFFER_SLACK_BYTES, MultipartFramer
-    framer = MultipartFramer(content_type, max_part_bytes=cap)
-    parts = []
-    for piece in pieces:
-        parts += framer.feed(piece)
-        assert framer.buffered_bytes <= framer.max_part_bytes + BUFFER_SLACK_BYTES, \
-            f"buffer {framer.buffered_bytes} over the cap {cap}"
-    parts += framer.close()
+    from streamkit import frame_checked
+    parts, _ = frame_checked(pieces, content_type, cap)
     assert all(len(p.body) <= cap for p in parts), "a part over the cap came out"
     return parts
 
@@ -236,8 +230,11 @@ def run_atheris(argv: List[str]) -> None:
         import pyhik.alerts  # noqa: F401
         import pyhik.alerts_json  # noqa: F401
         import pyhik.docscan  # noqa: F401
+        import pyhik.memo  # noqa: F401
         import pyhik.multipart  # noqa: F401
+        import pyhik.partheaders  # noqa: F401
         import pyhik.state  # noqa: F401
+        import pyhik.templates  # noqa: F401
     atheris.Setup([sys.argv[0]] + argv, check_input)
     atheris.Fuzz()
 

@@ -14,6 +14,8 @@ import re
 from types import MappingProxyType
 from typing import Dict, Mapping, NamedTuple, Optional
 
+from .memo import BoundedMemo
+
 __all__ = ["boundary_from_content_type", "media_type", "HeaderBlocks", "PartHeaders",
            "BOUNDARY_MAX_CHARS", "BINARY_TYPES"]
 
@@ -76,7 +78,7 @@ class HeaderBlocks:
     """The header blocks one stream has read (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._known: Dict[bytes, PartHeaders] = {}
+        self._known: BoundedMemo[bytes, PartHeaders] = BoundedMemo(MAX_BLOCKS)
 
     def read(self, block: bytes) -> PartHeaders:
         """A whole block: header lines separated by LF (CRs are stripped), no blank line."""
@@ -86,7 +88,5 @@ class HeaderBlocks:
             for line in block.split(b"\n"):
                 add_header(headers, line)
             known = PartHeaders.of(headers)
-            if len(self._known) >= MAX_BLOCKS:
-                del self._known[next(iter(self._known))]  # the oldest
-            self._known[block] = known
+            self._known.put(block, known)
         return known

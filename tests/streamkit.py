@@ -1,6 +1,6 @@
 """Test helpers that build alert-stream bytes from the real fixture documents.
 
-Shared by tests and benchmarks; imports no test framework.
+Shared by tests, benchmarks and the fuzz script; imports no test framework.
 """
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from pyhik.multipart import BUFFER_SLACK_BYTES, MAX_PART_BYTES, MultipartFramer, Part
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -69,3 +71,17 @@ def split_at(data: bytes, cuts: Iterable[int]) -> List[bytes]:
 def chunks(data: bytes, size: int) -> List[bytes]:
     """``data`` in pieces of ``size`` bytes (the last one shorter)."""
     return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def frame_checked(pieces: Sequence[bytes], content_type: Optional[str],
+                  max_part_bytes: int = MAX_PART_BYTES) -> Tuple[List[Part], MultipartFramer]:
+    """Feed the pieces to a new framer, then close it; assert the buffer bound after
+    every feed. Returns the parts and the framer (for its counters)."""
+    framer = MultipartFramer(content_type, max_part_bytes=max_part_bytes)
+    parts: List[Part] = []
+    for piece in pieces:
+        parts += framer.feed(piece)
+        assert framer.buffered_bytes <= framer.max_part_bytes + BUFFER_SLACK_BYTES, \
+            f"buffer {framer.buffered_bytes} over the cap {framer.max_part_bytes}"
+    parts += framer.close()
+    return parts, framer

@@ -32,10 +32,11 @@ from hypothesis import strategies as st
 from pyhik import events
 from pyhik.alerts import Alert, parse_alert
 from pyhik.emulator import parts as emu_parts
-from pyhik.multipart import BUFFER_SLACK_BYTES, MAX_PART_BYTES, MultipartFramer, Part
+from pyhik.multipart import MAX_PART_BYTES, MultipartFramer, Part
 from pyhik.state import SensorBook, SensorKey, sensor_channel
 from pyhik.templates import AlertParser
-from streamkit import fixture_alert_bodies, fixture_alert_files, multipart_part, split_at
+from streamkit import (fixture_alert_bodies, fixture_alert_files, frame_checked, multipart_part,
+                       split_at)
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=120,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -95,12 +96,7 @@ def internal_failures() -> Iterator[List[logging.LogRecord]]:
 def alerts_of(pieces: Sequence[bytes], content_type: Optional[str],
               cap: int = MAX_PART_BYTES) -> Tuple[List[Part], List[Alert]]:
     """Framer + parser over the pieces, checking the buffer bound after every feed."""
-    framer = MultipartFramer(content_type, max_part_bytes=cap)
-    parts: List[Part] = []
-    for piece in pieces:
-        parts += framer.feed(piece)
-        assert framer.buffered_bytes <= framer.max_part_bytes + BUFFER_SLACK_BYTES
-    parts += framer.close()
+    parts, framer = frame_checked(pieces, content_type, cap)
     assert framer.buffered_bytes == 0
     alerts = [parse_alert(p.body, p.content_type) for p in parts]
     memo = AlertParser()  # the watcher's parser: from a template's third sighting, filled in

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pyhik.multipart import (BUFFER_SLACK_BYTES, MAX_PART_BYTES, MultipartFramer, Part,
                              boundary_from_content_type)
 from streamkit import (FIXTURES, chunks, fixture_alert_bodies, fixture_alert_files,
-                       multipart_part, split_at, wrap_multipart)
+                       frame_checked, multipart_part, split_at, wrap_multipart)
 
 CT = "multipart/mixed; boundary=boundary"
 WRONG_CT = "multipart/mixed; boundary=not-the-one"
@@ -44,13 +44,7 @@ def jpeg(size: int, seed: int = 1) -> bytes:
 def run(pieces: Sequence[bytes], content_type: Optional[str] = CT,
         max_part_bytes: int = MAX_PART_BYTES) -> Tuple[List[Part], MultipartFramer]:
     """Feed the pieces then close; check the buffer bound after every feed."""
-    framer = MultipartFramer(content_type, max_part_bytes=max_part_bytes)
-    parts: List[Part] = []
-    for piece in pieces:
-        parts += framer.feed(piece)
-        assert framer.buffered_bytes <= framer.max_part_bytes + BUFFER_SLACK_BYTES
-    parts += framer.close()
-    return parts, framer
+    return frame_checked(pieces, content_type, max_part_bytes)
 
 
 def bodies(parts: Sequence[Part]) -> List[bytes]:
