@@ -16,7 +16,7 @@ PASSWORD = "S3cret!"
 
 
 def make_camera(emu, password=PASSWORD):
-    cam = HikCamera(f"http://127.0.0.1", emu.port, "admin", password, False)
+    cam = HikCamera("http://127.0.0.1", emu.port, "admin", password, False)
     if cam._device is not None:  # test speed: quick reconnects
         opts = fast_options()
         cam._device.watcher._backoff = opts["backoff"]
