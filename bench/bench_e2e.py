@@ -214,9 +214,7 @@ def _tables(raw: Dict[str, Any], n: int, lat_n: int, runs: int, public: bool
 
 
 def main() -> None:
-    parser = common.arg_parser(__doc__.splitlines()[0])
-    parser.add_argument("--no-public", action="store_true", help="skip the public pyhik")
-    args = parser.parse_args()
+    args = common.arg_parser(__doc__.splitlines()[0], public=True).parse_args()
     print(common.header_text("Benchmarks 2-3: end to end"))
     common.finish(run(args.quick, not args.no_public), args.json)
 

@@ -101,9 +101,7 @@ def run(quick: bool = False, public: bool = True, log: Any = print) -> Dict[str,
 
 
 def main() -> None:
-    parser = common.arg_parser(__doc__.splitlines()[0])
-    parser.add_argument("--no-public", action="store_true", help="skip the public pyhik")
-    args = parser.parse_args()
+    args = common.arg_parser(__doc__.splitlines()[0], public=True).parse_args()
     print(common.header_text("Benchmark 6: memory"))
     common.finish([run(args.quick, not args.no_public)], args.json)
 

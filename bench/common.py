@@ -168,10 +168,13 @@ def section(title: str, rows: List[Dict[str, Any]], raw: Dict[str, Any]) -> Dict
     return {"title": title, "rows": rows, "raw": raw}
 
 
-def arg_parser(description: str) -> argparse.ArgumentParser:
+def arg_parser(description: str, *, public: bool = False) -> argparse.ArgumentParser:
+    """--quick and --json; with ``public``, --no-public too (for a comparison benchmark)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="shorter runs (rougher figures)")
     parser.add_argument("--json", metavar="FILE", help="write the section(s) as JSON here")
+    if public:
+        parser.add_argument("--no-public", action="store_true", help="skip the public pyhik")
     return parser
 
 

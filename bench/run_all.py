@@ -11,7 +11,6 @@ NAME is one of: parser, e2e, resilience, scale, memory.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import subprocess
@@ -43,13 +42,10 @@ def _rst(sections: List[Dict[str, Any]], info: Dict[str, Any], when: str, quick:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs (rougher figures)")
-    parser.add_argument("--no-public", action="store_true", help="skip the public pyhik")
+    parser = common.arg_parser(__doc__.splitlines()[0], public=True)
     parser.add_argument("--skip", nargs="*", default=[], metavar="NAME",
                         choices=[name for name, _, _ in BENCHES])
     parser.add_argument("--rst", metavar="FILE", help="write the table as reStructuredText")
-    parser.add_argument("--json", metavar="FILE", help="write every raw number as JSON")
     args = parser.parse_args()
     info = common.machine_info()
     when = datetime.date.today().isoformat()
