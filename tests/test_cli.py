@@ -247,8 +247,10 @@ def test_watch_exits_quietly_when_its_reader_goes_away(cam):
     proc = subprocess.Popen(cmd, **options)
     try:
         proc.stdout.readline()
-        proc.stdout.close()  # the reader is gone
+        # The stream must be open before the reader goes: closing first lets watch exit
+        # (correctly, quietly) on its next start-up line, before it ever opens the stream.
         assert cam.wait_for_streams(1, timeout=15)
+        proc.stdout.close()  # the reader is gone
         for _ in range(3):
             cam.push("VMD", "active")
             cam.push("VMD", "inactive")
