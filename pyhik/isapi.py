@@ -8,7 +8,8 @@ failed logins.
 
 Errors: 401 -> AuthenticationError, 403 -> PermissionDeniedError (unless the device's
 ResponseStatus says the feature is not supported), no connection -> DeviceUnreachableError,
-no such document -> UnsupportedDeviceError; all derive from requests' RequestException.
+no such document -> UnsupportedDeviceError, any 3xx -> RedirectError (no redirect is
+ever followed, see :mod:`pyhik.isapi_http`); all derive from requests' RequestException.
 A 404 on ``/ISAPI/...`` is retried once without the ``/ISAPI`` prefix (old firmware), and
 the prefix that worked is tried first from then on. Every request has a timeout, and the
 client may be used from several threads at once (one session, per-thread digest state).
@@ -24,9 +25,9 @@ import requests
 from requests.auth import AuthBase
 
 from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
-                     PermissionDeniedError, UnsupportedDeviceError)
-from .isapi_http import (ChallengeAuth, NoAuth, challenge_schemes, response_status,
-                         split_host, transport_error)
+                     PermissionDeniedError, RedirectError, UnsupportedDeviceError)
+from .isapi_http import (ChallengeAuth, NoAuth, NoRedirectSession, challenge_schemes,
+                         redirect_error, response_status, split_host, transport_error)
 from .isapi_models import (Channel, DeviceInfo, Trigger, direct_child, local_name, parse_bool,
                            parse_channels, parse_device_info, parse_response_status,
                            parse_triggers, parse_xml, to_xml_bytes)
@@ -80,7 +81,7 @@ class IsapiClient:
         self.connect_timeout_s = float(timeout)
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         self.base_url = f"{scheme}://{netloc}:{self.port}"
-        self.session = requests.Session()
+        self.session: requests.Session = NoRedirectSession()
         self.session.verify = verify_ssl
         self.auth: Optional[ChallengeAuth] = (
             ChallengeAuth(username, password or "") if username else None)
@@ -110,7 +111,8 @@ class IsapiClient:
 
         ``timeout``: (connect, read) seconds, or a read timeout; default
         (``timeout`` given to the constructor, READ_TIMEOUT_S). Raises
-        AuthenticationError, PermissionDeniedError, DeviceUnreachableError or DeviceError;
+        AuthenticationError, PermissionDeniedError, DeviceUnreachableError, RedirectError
+        (for any 3xx) or DeviceError;
         any other status is returned. A 404 on ``/ISAPI/...`` is retried once on the legacy
         path without ``/ISAPI``.
         """
@@ -147,6 +149,9 @@ class IsapiClient:
                                             headers=headers, auth=auth)
         except requests.exceptions.RequestException as err:
             raise transport_error(f"{self.host}:{self.port}", err, timeout) from err
+        if 300 <= response.status_code < 400:
+            response.close()
+            raise redirect_error(f"{self.host}:{self.port}", method, path, response)
         if auth is None:
             self._raise_for_access(response, method, path)
         return response
@@ -275,13 +280,14 @@ class IsapiClient:
     def video_channels(self) -> List[Channel]:
         """Video inputs, else InputProxy channels, else streaming channels; ``[]`` if none.
 
-        An endpoint that fails or lists nothing moves on to the next. A rejected login or
-        an unreachable device is raised at once (trying more would only add failed logins).
+        An endpoint that fails or lists nothing moves on to the next. A rejected login, an
+        unreachable device or a redirect is raised at once (trying more would only add
+        failed logins, or more of the same).
         """
         for path in CHANNEL_PATHS:
             try:
                 channels = parse_channels(self._document(path, "channel list"))
-            except (AuthenticationError, DeviceUnreachableError):
+            except (AuthenticationError, DeviceUnreachableError, RedirectError):
                 raise
             except DeviceError as err:
                 _LOGGER.debug("%s", err)

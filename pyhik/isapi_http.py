@@ -1,9 +1,13 @@
-"""HTTP plumbing of the ISAPI client: auth negotiation, host parsing, error translation.
+"""HTTP plumbing of the ISAPI client: auth negotiation, redirects, host parsing, error translation.
 
 Auth follows the device's challenge. Requests go out without credentials until the device
 answers 401; then Digest is used if offered (:class:`requests.auth.HTTPDigestAuth`, which
 keeps a per-thread nonce and answers later challenges itself), Basic only if Basic is the
 only scheme offered. The choice is kept for the life of the auth object.
+
+Redirects are never followed (:class:`NoRedirectSession`): ISAPI does not redirect, and a
+followed redirect would carry the request, and the answer to the next login challenge, to
+whatever host the ``Location`` names. The client turns a 3xx into :func:`redirect_error`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from urllib.parse import urlsplit
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
-from .errors import ConfigError, DeviceError, DeviceUnreachableError
+from .errors import ConfigError, DeviceError, DeviceUnreachableError, RedirectError
 from .isapi_models import ResponseStatus, parse_response_status, parse_xml
 
-__all__ = ["challenge_schemes", "ChallengeAuth", "NoAuth", "split_host", "transport_error",
-           "response_status", "MAX_ERROR_BODY_BYTES"]
+__all__ = ["challenge_schemes", "ChallengeAuth", "NoAuth", "NoRedirectSession", "split_host",
+           "transport_error", "redirect_error", "response_status", "MAX_ERROR_BODY_BYTES"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 _SCHEME_RE = re.compile(r"\s*([A-Za-z][\w!#$%&'*+.^`|~-]*)(?:\s+|$)")
 _OBJECT_REPR_RE = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>:?\s*")
 _STATUS_ATTR = "_pyhik_response_status"
+MAX_LOCATION_CHARS = 200
+"""A longer Location is cut short in the error message."""
 
 
 def challenge_schemes(response: requests.Response) -> List[str]:
@@ -72,6 +78,36 @@ def _split_outside_quotes(value: str) -> List[str]:
         current.append(char)
     items.append("".join(current))
     return [item for item in items if item.strip()]
+
+
+class NoRedirectSession(requests.Session):
+    """A requests session that follows no redirect: a 3xx answer is returned as it came.
+
+    Done here, not per call, so that every request of the session is covered, including
+    the ones auth hooks resend on the same connection.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> Optional[str]:
+        """Never a target: requests then has nothing to follow."""
+        return None
+
+
+def redirect_error(where: str, method: str, path: str,
+                   response: requests.Response) -> RedirectError:
+    """The error for a 3xx answer to ``method path``: it names the Location."""
+    location = response.headers.get("Location")
+    shown = (location if location is None or len(location) <= MAX_LOCATION_CHARS
+             else location[:MAX_LOCATION_CHARS] + "...")
+    target = f"a redirect to {shown}" if location else "a redirect without a Location"
+    hint = ""
+    if location and urlsplit(location).scheme.lower() == "https" and \
+            not response.url.lower().startswith("https:"):
+        hint = " If the device only serves HTTPS, set ssl: true (and its HTTPS port)."
+    return RedirectError(
+        f"{where} answered {method} {path} with HTTP {response.status_code}, {target}. "
+        "ISAPI devices do not redirect and pyhik follows no redirect (it would send the "
+        f"request and the login to another host).{hint}", location=location,
+        response=response)
 
 
 class NoAuth(AuthBase):
