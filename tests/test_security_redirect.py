@@ -16,11 +16,7 @@ from typing import Iterator, List, Optional, Tuple
 import pytest
 import requests
 
-from pyhik.errors import DeviceError
-try:
-    from pyhik.errors import RedirectError
-except ImportError:  # old code
-    RedirectError = DeviceError
+from pyhik.errors import DeviceError, RedirectError
 from pyhik.hikvision import HikCamera
 from pyhik.isapi import IsapiClient
 
