@@ -26,8 +26,9 @@ from requests.auth import AuthBase
 
 from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
                      PermissionDeniedError, RedirectError, UnsupportedDeviceError)
-from .isapi_http import (ChallengeAuth, NoAuth, NoRedirectSession, challenge_schemes,
-                         redirect_error, response_status, split_host, transport_error)
+from .isapi_http import (ChallengeAuth, NoAuth, NoRedirectSession, Verify, challenge_schemes,
+                         check_verify, login_refused, redirect_error, response_status,
+                         split_host, transport_error)
 from .isapi_models import (Channel, DeviceInfo, Trigger, direct_child, local_name, parse_bool,
                            parse_channels, parse_device_info, parse_response_status,
                            parse_triggers, parse_xml, to_xml_bytes)
@@ -57,9 +58,6 @@ _ISAPI_PREFIX = "/ISAPI"
 _TRIGGER_LIST_ROOTS = frozenset({"EventTriggerList", "EventNotification"})
 # A 403 with these subStatusCodes means "no such feature here", not "not allowed".
 _NOT_SUPPORTED_SUB_STATUS = frozenset({"notsupport", "invalidoperation"})
-_LOCKOUT_ADVICE = ("Not retried: Hikvision devices lock this client's address out for up to "
-                   "30 minutes after 7 failed admin logins (5 for other users), so check the "
-                   "credentials before trying again.")
 _PERMISSION_ADVICE = ("Give the user the 'Remote: Notify Surveillance Center/Trigger Alarm "
                       "Output' permission (Configuration > System > User Management); some "
                       "devices only accept an admin account.")
@@ -72,17 +70,20 @@ class IsapiClient:
 
     def __init__(self, host: str, port: int = 80, username: Optional[str] = None,
                  password: Optional[str] = None, *, ssl: Optional[bool] = None,
-                 verify_ssl: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> None:
+                 verify_ssl: Verify = True, timeout: float = CONNECT_TIMEOUT_S) -> None:
         """``host`` may carry a scheme and a port (``https://cam.local:8443``); a port there
         wins over ``port``. ``ssl`` None: the host's scheme decides (http without one).
-        ``timeout`` is the connect timeout in seconds."""
+        ``verify_ssl``: check the certificate (True), don't (False), or check it against
+        the CA bundle at this path (a self-signed device's CA); a missing path raises
+        ConfigError. ``timeout`` is the connect timeout in seconds."""
         scheme, self.host, self.port = split_host(host, port, ssl)
+        self.verify_ssl = check_verify(verify_ssl)
         self.username = username
         self.connect_timeout_s = float(timeout)
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         self.base_url = f"{scheme}://{netloc}:{self.port}"
         self.session: requests.Session = NoRedirectSession()
-        self.session.verify = verify_ssl
+        self.session.verify = self.verify_ssl
         self.auth: Optional[ChallengeAuth] = (
             ChallengeAuth(username, password or "") if username else None)
         self.session.auth = self.auth or NoAuth()
@@ -148,7 +149,8 @@ class IsapiClient:
                                             stream=stream, timeout=timeout,
                                             headers=headers, auth=auth)
         except requests.exceptions.RequestException as err:
-            raise transport_error(f"{self.host}:{self.port}", err, timeout) from err
+            raise transport_error(f"{self.host}:{self.port}", err, timeout,
+                                  self.verify_ssl) from err
         if 300 <= response.status_code < 400:
             response.close()
             raise redirect_error(f"{self.host}:{self.port}", method, path, response)
@@ -162,7 +164,8 @@ class IsapiClient:
             response.close()
             if self.auth is not None:
                 self.auth.forget_nonces()
-            raise AuthenticationError(self._login_refused(), response=response)
+            raise AuthenticationError(login_refused(self.host, self.username, self.auth),
+                                      response=response)
         if status != 403:
             return
         detail = response_status(response)
@@ -172,17 +175,6 @@ class IsapiClient:
         raise PermissionDeniedError(
             f"{self.host}: user {self.username!r} may not {method} {path} (HTTP 403"
             f"{': ' + str(detail) if detail else ''}). {_PERMISSION_ADVICE}", response=response)
-
-    def _login_refused(self) -> str:
-        if self.auth is None:
-            return f"{self.host} requires a user name and password (HTTP 401)"
-        if self.auth.scheme is None and self.auth.offered:
-            return (f"{self.host} asks for {', '.join(self.auth.offered)} authentication, "
-                    "which pyhik cannot answer (it speaks Digest and Basic)")
-        if self.auth.scheme is None:
-            return f"{self.host} refused the request (HTTP 401) without an auth challenge"
-        return (f"{self.host} rejected the login of user {self.username!r} (HTTP 401): wrong "
-                f"user name or password. {_LOCKOUT_ADVICE}")
 
     def _fetch(self, path: str, what: str, *, limit: int = MAX_DOCUMENT_BYTES,
                timeout: Optional[TimeoutSpec] = None) -> Tuple[requests.Response, bytes]:
@@ -199,8 +191,8 @@ class IsapiClient:
         except requests.exceptions.RequestException as err:
             if isinstance(err, DeviceError):
                 raise
-            raise transport_error(f"{self.host}:{self.port}", err,
-                                  self._timeout(timeout)) from err
+            raise transport_error(f"{self.host}:{self.port}", err, self._timeout(timeout),
+                                  self.verify_ssl) from err
         finally:
             response.close()
 
