@@ -145,9 +145,11 @@ class IsapiClient:
               timeout: Tuple[float, float], headers: Mapping[str, str],
               auth: Optional[AuthBase] = None) -> requests.Response:
         try:
+            # verify per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+            # override the session's verify, even a CA path or False given here.
             response = self.session.request(method, self.base_url + path, data=data,
-                                            stream=stream, timeout=timeout,
-                                            headers=headers, auth=auth)
+                                            stream=stream, timeout=timeout, headers=headers,
+                                            auth=auth, verify=self.verify_ssl)
         except requests.exceptions.RequestException as err:
             raise transport_error(f"{self.host}:{self.port}", err, timeout,
                                   self.verify_ssl) from err
