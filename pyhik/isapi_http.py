@@ -119,6 +119,21 @@ def redirect_error(where: str, method: str, path: str,
         response=response)
 
 
+class Utf8DigestAuth(HTTPDigestAuth):
+    """HTTPDigestAuth whose header carries a non-ASCII user name in UTF-8.
+
+    requests hashes the user name and password as UTF-8 but sends the header as
+    Latin-1 (and cannot send a name outside Latin-1 at all); curl and browsers send
+    UTF-8, which is also what the hash was computed over.
+    """
+
+    def build_digest_header(self, method: str, url: str) -> Optional[str]:
+        header = super().build_digest_header(method, url)
+        if header is not None and not header.isascii():
+            return header.encode("utf-8")  # type: ignore[return-value]  # bytes go out as-is
+        return header
+
+
 class NoAuth(AuthBase):
     """No credentials (and keeps requests from taking some from ~/.netrc)."""
 
@@ -135,7 +150,7 @@ class ChallengeAuth(AuthBase):
     """
 
     def __init__(self, username: str, password: str) -> None:
-        self._digest = HTTPDigestAuth(username, password)
+        self._digest = Utf8DigestAuth(username, password)
         # RFC 7617 (charset="UTF-8"), as curl and browsers send; requests would send
         # Latin-1, and each refused try costs a failed login. Digest hashes UTF-8 already.
         self._basic = HTTPBasicAuth(username.encode("utf-8"), password.encode("utf-8"))
@@ -153,7 +168,7 @@ class ChallengeAuth(AuthBase):
         locks the client out after 5 to 7 failures in 30 minutes.
         """
         with self._lock:
-            self._digest = HTTPDigestAuth(self._digest.username, self._digest.password)
+            self._digest = Utf8DigestAuth(self._digest.username, self._digest.password)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         scheme = self.scheme
