@@ -1,4 +1,4 @@
-"""HTTP plumbing of the ISAPI client: auth negotiation, redirects, host parsing, error translation.
+"""HTTP plumbing of the ISAPI client: auth, redirects, TLS, host parsing, error translation.
 
 Auth follows the device's challenge. Requests go out without credentials until the device
 answers 401; then Digest is used if offered (:class:`requests.auth.HTTPDigestAuth`, which

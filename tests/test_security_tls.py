@@ -135,8 +135,8 @@ def serve() -> Iterator[Callable[["ssl.SSLContext | None"], int]]:
         thread.join(5)
 
 
-def _device_info_error(port: int, verify: object, host: str = "127.0.0.1") -> str:
-    with IsapiClient(f"https://{host}", port, "admin", "x", verify_ssl=verify,  # type: ignore[arg-type]
+def _device_info_error(port: int, verify: "bool | str") -> str:
+    with IsapiClient("https://127.0.0.1", port, "admin", "x", verify_ssl=verify,
                      timeout=5) as client:
         with pytest.raises(DeviceUnreachableError) as caught:
             client.device_info()
