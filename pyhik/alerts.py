@@ -4,12 +4,13 @@
 alone, a ``ResponseStatus``, garbage, truncated) gives None and a log line saying why.
 
 XML: element names are matched by local name, so any namespace works (hikvision.com
-ver10/ver20, isapi.org, std-cgi.com, psialliance, none). The fast path is one
-``ElementTree.fromstring`` and one pass over the elements. Only when that fails is the
-body repaired once (decoded with replacement, leading junk and the declaration dropped,
-stray ``&`` escaped, control characters removed, trailing junk cut) and parsed again.
-Bodies with ``<!DOCTYPE``/``<!ENTITY`` are refused (entity-expansion bombs); bodies in an
-encoding that is not ASCII-compatible are decoded here first, so that check sees them.
+ver10/ver20, isapi.org, std-cgi.com, psialliance, none). The fast path is one parse and one
+pass over the elements. Only when that fails is the body repaired once (decoded with
+replacement, leading junk and the declaration dropped, stray ``&`` escaped, control
+characters removed, trailing junk cut) and parsed again. Both parses go through
+:mod:`defusedxml`, which refuses a DTD, entity declarations and external references in
+whatever encoding expat reads the body: such a body is skipped (entity-expansion bombs,
+injected text), and the stream goes on.
 
 JSON bodies (same key names) are flattened by :mod:`pyhik.alerts_json`.
 """
@@ -21,6 +22,9 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Union
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from . import events
 from .alerts_json import JsonAlertError, flatten_alert
@@ -77,14 +81,11 @@ MAX_CACHED_TAG_NAMES = 1024
 
 _ROOT_NAME = "eventnotificationalert"
 _UTF8_BOM = b"\xef\xbb\xbf"
-_BYTES_SAFE_ENCODINGS = frozenset({"", "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1",
-                                   "iso8859-1", "latin-1", "latin1"})
-"""Declared encodings in which a ``<!DOCTYPE`` byte check on the raw body is reliable."""
+_REFUSED = "DOCTYPE/ENTITY declarations are refused"
 
 _DECLARED_ENCODING_RE = re.compile(
     rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
 _DECLARATION_RE = re.compile(r"<\?xml[^>]*\?>\s*")
-_DTD_RE = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 # With DTDs refused, only the five predefined entities exist; any other ``&`` is text.
 _STRAY_AMP_RE = re.compile(r"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)")
 _BAD_CHARS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -174,31 +175,22 @@ def _json_fields(data: bytes) -> Dict[str, str]:
 
 
 def _xml_root(data: bytes) -> ET.Element:
-    """Parse XML bytes: one fromstring on the fast path, else the repair path."""
-    if not _bytes_safe(data):
-        return _parse_repaired(_decode(data))
-    if b"<!" in data and (b"<!DOCTYPE" in data or b"<!ENTITY" in data):
-        raise _NotAnAlert("DOCTYPE/ENTITY declarations are refused")
+    """Parse XML bytes: one defused parse on the fast path, else the repair path."""
     try:
-        return ET.fromstring(data)
+        return defused_fromstring(data, forbid_dtd=True)
+    except DefusedXmlException:  # before ValueError, which it is
+        raise _NotAnAlert(_REFUSED) from None
     except (ET.ParseError, LookupError, ValueError):  # LookupError: an unknown encoding name
         return _parse_repaired(_decode(data))
 
 
-def _bytes_safe(data: bytes) -> bool:
-    """Whether expat reads ``data`` in an encoding where ASCII bytes mean ASCII."""
-    if data[:1] != b"<" or data[1:2] == b"\x00":
-        return False
-    if data[:5] != b"<?xml":
-        return True
-    match = _DECLARED_ENCODING_RE.match(data, 0, 200)
-    return (match.group(1).decode("ascii").lower() if match else "") in _BYTES_SAFE_ENCODINGS
-
-
 def _decode(data: bytes) -> str:
-    """Bytes to text: BOM, else the declared codec, else UTF-8 with replacement."""
+    """Bytes to text: BOM, else UTF-16 by its zero bytes, else the declared codec, else
+    UTF-8 with replacement."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return data.decode("utf-16", "replace")
+    if data[:2] in (b"<\x00", b"\x00<"):  # "<" in UTF-16 without a BOM
+        return data.decode("utf-16-le" if data[:1] == b"<" else "utf-16-be", "replace")
     match = _DECLARED_ENCODING_RE.search(data, 0, 300)
     if match:
         try:
@@ -214,8 +206,6 @@ def _parse_repaired(text: str) -> ET.Element:
     if start < 0:
         raise _NotAnAlert("no XML element")
     text = text[start:]
-    if _DTD_RE.search(text):
-        raise _NotAnAlert("DOCTYPE/ENTITY declarations are refused")
     text = _DECLARATION_RE.sub("", text, count=1) if text.startswith("<?xml") else text
     if not text.strip():
         raise _NotAnAlert("only an XML declaration")
@@ -226,8 +216,10 @@ def _parse_repaired(text: str) -> ET.Element:
     if end:
         text = text[:end.end()]
     try:
-        return ET.fromstring(text)
-    except ET.ParseError as err:
+        return defused_fromstring(text, forbid_dtd=True)
+    except DefusedXmlException:
+        raise _NotAnAlert(_REFUSED) from None
+    except (ET.ParseError, ValueError) as err:
         raise _NotAnAlert("malformed XML: %s" % err) from None
 
 

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, List, Optional
 from .backoff import AUTH_RETRY_S, Backoff
 from .errors import PermissionDeniedError
 from .isapi import DeviceInfo, IsapiClient, Trigger
+from .isapi_http import Verify
 from .state import STALE_S, VIDEO_LOSS, Change, SensorBook, SensorKey, SensorState
 from .timers import Scheduler
 from .watchdog import Watchdog
@@ -33,7 +34,7 @@ class HikDevice:
 
     def __init__(self, host: str, port: int = 80, username: Optional[str] = None,
                  password: Optional[str] = None, *, ssl: Optional[bool] = None,
-                 verify_ssl: bool = True, notification_methods: Optional[Iterable[str]] = None,
+                 verify_ssl: Verify = True, notification_methods: Optional[Iterable[str]] = None,
                  stale_s: float = STALE_S, track_video_loss: bool = False,
                  client: Optional[IsapiClient] = None, scheduler: Optional[Scheduler] = None,
                  backoff: Optional[Backoff] = None, watchdog: Optional[Watchdog] = None,

@@ -7,10 +7,13 @@ integration catches only the latter around the calls it makes.
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import requests
 
 __all__ = ["PyhikError", "ConfigError", "DeviceError", "AuthenticationError",
-           "PermissionDeniedError", "DeviceUnreachableError", "UnsupportedDeviceError"]
+           "PermissionDeniedError", "DeviceUnreachableError", "UnsupportedDeviceError",
+           "RedirectError"]
 
 
 class PyhikError(Exception):
@@ -43,3 +46,16 @@ class DeviceUnreachableError(DeviceError):
 
 class UnsupportedDeviceError(DeviceError):
     """The device answers, but not like a Hikvision ISAPI device (or lacks this feature)."""
+
+
+class RedirectError(DeviceError):
+    """The device answered with a redirect (HTTP 3xx), which pyhik never follows.
+
+    ISAPI does not redirect; following one would send the request, and the answer to a
+    login challenge, to whatever host the ``Location`` names. ``location`` holds it
+    (None when the answer had none).
+    """
+
+    def __init__(self, *args: Any, location: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.location = location

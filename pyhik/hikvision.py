@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 from urllib.parse import quote, urlparse
 
 import requests
@@ -50,7 +50,7 @@ class HikCamera:
     """A Hikvision camera or NVR as the public pyhik presents it."""
 
     def __init__(self, host: Optional[str] = None, port: int = 80, usr: Optional[str] = None,
-                 pwd: Optional[str] = None, verify_ssl: bool = True) -> None:
+                 pwd: Optional[str] = None, verify_ssl: Union[bool, str] = True) -> None:
         self.event_states: Optional[Dict[str, List[list]]] = {}
         self.name: Optional[str] = ""
         self.cam_id: Optional[str] = None

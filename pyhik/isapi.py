@@ -8,7 +8,8 @@ failed logins.
 
 Errors: 401 -> AuthenticationError, 403 -> PermissionDeniedError (unless the device's
 ResponseStatus says the feature is not supported), no connection -> DeviceUnreachableError,
-no such document -> UnsupportedDeviceError; all derive from requests' RequestException.
+no such document -> UnsupportedDeviceError, any 3xx -> RedirectError (no redirect is
+ever followed, see :mod:`pyhik.isapi_http`); all derive from requests' RequestException.
 A 404 on ``/ISAPI/...`` is retried once without the ``/ISAPI`` prefix (old firmware), and
 the prefix that worked is tried first from then on. Every request has a timeout, and the
 client may be used from several threads at once (one session, per-thread digest state).
@@ -24,8 +25,9 @@ import requests
 from requests.auth import AuthBase
 
 from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
-                     PermissionDeniedError, UnsupportedDeviceError)
-from .isapi_http import (ChallengeAuth, NoAuth, challenge_schemes, response_status,
+                     PermissionDeniedError, RedirectError, UnsupportedDeviceError)
+from .isapi_http import (ChallengeAuth, NoAuth, NoRedirectSession, Verify, challenge_schemes,
+                         check_verify, login_refused, redirect_error, response_status,
                          split_host, transport_error)
 from .isapi_models import (Channel, DeviceInfo, Trigger, direct_child, local_name, parse_bool,
                            parse_channels, parse_device_info, parse_response_status,
@@ -56,9 +58,6 @@ _ISAPI_PREFIX = "/ISAPI"
 _TRIGGER_LIST_ROOTS = frozenset({"EventTriggerList", "EventNotification"})
 # A 403 with these subStatusCodes means "no such feature here", not "not allowed".
 _NOT_SUPPORTED_SUB_STATUS = frozenset({"notsupport", "invalidoperation"})
-_LOCKOUT_ADVICE = ("Not retried: Hikvision devices lock this client's address out for up to "
-                   "30 minutes after 7 failed admin logins (5 for other users), so check the "
-                   "credentials before trying again.")
 _PERMISSION_ADVICE = ("Give the user the 'Remote: Notify Surveillance Center/Trigger Alarm "
                       "Output' permission (Configuration > System > User Management); some "
                       "devices only accept an admin account.")
@@ -71,17 +70,20 @@ class IsapiClient:
 
     def __init__(self, host: str, port: int = 80, username: Optional[str] = None,
                  password: Optional[str] = None, *, ssl: Optional[bool] = None,
-                 verify_ssl: bool = True, timeout: float = CONNECT_TIMEOUT_S) -> None:
+                 verify_ssl: Verify = True, timeout: float = CONNECT_TIMEOUT_S) -> None:
         """``host`` may carry a scheme and a port (``https://cam.local:8443``); a port there
         wins over ``port``. ``ssl`` None: the host's scheme decides (http without one).
-        ``timeout`` is the connect timeout in seconds."""
+        ``verify_ssl``: check the certificate (True), don't (False), or check it against
+        the CA bundle at this path (a self-signed device's CA); a missing path raises
+        ConfigError. ``timeout`` is the connect timeout in seconds."""
         scheme, self.host, self.port = split_host(host, port, ssl)
+        self.verify_ssl = check_verify(verify_ssl)
         self.username = username
         self.connect_timeout_s = float(timeout)
         netloc = f"[{self.host}]" if ":" in self.host else self.host
         self.base_url = f"{scheme}://{netloc}:{self.port}"
-        self.session = requests.Session()
-        self.session.verify = verify_ssl
+        self.session: requests.Session = NoRedirectSession()
+        self.session.verify = self.verify_ssl
         self.auth: Optional[ChallengeAuth] = (
             ChallengeAuth(username, password or "") if username else None)
         self.session.auth = self.auth or NoAuth()
@@ -110,7 +112,8 @@ class IsapiClient:
 
         ``timeout``: (connect, read) seconds, or a read timeout; default
         (``timeout`` given to the constructor, READ_TIMEOUT_S). Raises
-        AuthenticationError, PermissionDeniedError, DeviceUnreachableError or DeviceError;
+        AuthenticationError, PermissionDeniedError, DeviceUnreachableError, RedirectError
+        (for any 3xx) or DeviceError;
         any other status is returned. A 404 on ``/ISAPI/...`` is retried once on the legacy
         path without ``/ISAPI``.
         """
@@ -142,11 +145,17 @@ class IsapiClient:
               timeout: Tuple[float, float], headers: Mapping[str, str],
               auth: Optional[AuthBase] = None) -> requests.Response:
         try:
+            # verify per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+            # override the session's verify, even a CA path or False given here.
             response = self.session.request(method, self.base_url + path, data=data,
-                                            stream=stream, timeout=timeout,
-                                            headers=headers, auth=auth)
+                                            stream=stream, timeout=timeout, headers=headers,
+                                            auth=auth, verify=self.verify_ssl)
         except requests.exceptions.RequestException as err:
-            raise transport_error(f"{self.host}:{self.port}", err, timeout) from err
+            raise transport_error(f"{self.host}:{self.port}", err, timeout,
+                                  self.verify_ssl) from err
+        if 300 <= response.status_code < 400:
+            response.close()
+            raise redirect_error(f"{self.host}:{self.port}", method, path, response)
         if auth is None:
             self._raise_for_access(response, method, path)
         return response
@@ -157,7 +166,8 @@ class IsapiClient:
             response.close()
             if self.auth is not None:
                 self.auth.forget_nonces()
-            raise AuthenticationError(self._login_refused(), response=response)
+            raise AuthenticationError(login_refused(self.host, self.username, self.auth),
+                                      response=response)
         if status != 403:
             return
         detail = response_status(response)
@@ -167,17 +177,6 @@ class IsapiClient:
         raise PermissionDeniedError(
             f"{self.host}: user {self.username!r} may not {method} {path} (HTTP 403"
             f"{': ' + str(detail) if detail else ''}). {_PERMISSION_ADVICE}", response=response)
-
-    def _login_refused(self) -> str:
-        if self.auth is None:
-            return f"{self.host} requires a user name and password (HTTP 401)"
-        if self.auth.scheme is None and self.auth.offered:
-            return (f"{self.host} asks for {', '.join(self.auth.offered)} authentication, "
-                    "which pyhik cannot answer (it speaks Digest and Basic)")
-        if self.auth.scheme is None:
-            return f"{self.host} refused the request (HTTP 401) without an auth challenge"
-        return (f"{self.host} rejected the login of user {self.username!r} (HTTP 401): wrong "
-                f"user name or password. {_LOCKOUT_ADVICE}")
 
     def _fetch(self, path: str, what: str, *, limit: int = MAX_DOCUMENT_BYTES,
                timeout: Optional[TimeoutSpec] = None) -> Tuple[requests.Response, bytes]:
@@ -194,8 +193,8 @@ class IsapiClient:
         except requests.exceptions.RequestException as err:
             if isinstance(err, DeviceError):
                 raise
-            raise transport_error(f"{self.host}:{self.port}", err,
-                                  self._timeout(timeout)) from err
+            raise transport_error(f"{self.host}:{self.port}", err, self._timeout(timeout),
+                                  self.verify_ssl) from err
         finally:
             response.close()
 
@@ -275,13 +274,14 @@ class IsapiClient:
     def video_channels(self) -> List[Channel]:
         """Video inputs, else InputProxy channels, else streaming channels; ``[]`` if none.
 
-        An endpoint that fails or lists nothing moves on to the next. A rejected login or
-        an unreachable device is raised at once (trying more would only add failed logins).
+        An endpoint that fails or lists nothing moves on to the next. A rejected login, an
+        unreachable device or a redirect is raised at once (trying more would only add
+        failed logins, or more of the same).
         """
         for path in CHANNEL_PATHS:
             try:
                 channels = parse_channels(self._document(path, "channel list"))
-            except (AuthenticationError, DeviceUnreachableError):
+            except (AuthenticationError, DeviceUnreachableError, RedirectError):
                 raise
             except DeviceError as err:
                 _LOGGER.debug("%s", err)

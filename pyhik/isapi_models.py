@@ -4,6 +4,8 @@ Pure functions over bytes and ElementTree elements; no I/O. Element names are ma
 by local name, so any namespace works (hikvision.com ver10/ver20, isapi.org, none).
 Nothing here raises on odd content: ids that are blank or not numbers become None (or
 the entry is skipped where an id is required), and a body that is not XML parses to None.
+Every device document is parsed by :mod:`defusedxml`, which refuses DTDs, entity
+declarations and external references whatever the body's encoding.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
+
 __all__ = ["DeviceInfo", "Trigger", "Channel", "ResponseStatus", "parse_xml", "local_name",
            "parse_device_info", "parse_triggers", "parse_channels", "parse_response_status",
            "direct_child", "to_xml_bytes", "parse_bool"]
@@ -26,7 +31,6 @@ MAX_ID_DIGITS = 9
 """Longer numbers in id fields are treated as garbage (None)."""
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-_DTD_RE = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 # deviceType values of recorders: NVR, DVR, HybirdNVR (sic, as firmware spells it),
 # HybridNVR, MobileNVR, DVS (video servers: several channels, numbered like an NVR's).
 _RECORDER_TYPE_RE = re.compile(r"NVR|DVR|DVS", re.IGNORECASE)
@@ -123,15 +127,18 @@ def parse_xml(data: bytes) -> Optional[ET.Element]:
     """The root element of an XML body, or None when it is not XML.
 
     Leading whitespace and a UTF-8 BOM are skipped (real trigger lists start with a blank
-    line). Documents declaring a DTD or entities are refused: a device needs neither.
+    line). Documents with a DTD (``<!DOCTYPE``), entity declarations or external
+    references are refused, in any encoding: a device needs none of them.
     """
     data = data.lstrip()
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM):].lstrip()
-    if not data.startswith(b"<") or _DTD_RE.search(data):
-        return None
     try:
-        return ET.fromstring(data)
+        return defused_fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as err:  # before ValueError: it is one
+        _LOGGER.warning("Refused an XML document with a DTD or entities (%s): %r",
+                        type(err).__name__, data[:80])
+        return None
     except (ET.ParseError, LookupError, ValueError) as err:  # LookupError: unknown encoding
         _LOGGER.debug("Not well-formed XML (%s): %r", err, data[:80])
         return None

@@ -178,13 +178,13 @@ def test_camera_and_ptz_stream_facts(streams):
 def test_fast_path_parses_each_document_once(monkeypatch):
     docs = stream_docs(STREAM_FILES[0])
     calls = []
-    real = ET.fromstring
+    real = alerts.defused_fromstring
 
     def counting(data, *args, **kw):
         calls.append(1)
         return real(data, *args, **kw)
 
-    monkeypatch.setattr(alerts.ET, "fromstring", counting)
+    monkeypatch.setattr(alerts, "defused_fromstring", counting)
     assert all(parse_alert(d) is not None for d in docs)
     assert len(calls) == len(docs)
 
@@ -400,12 +400,16 @@ def test_every_truncation_of_an_alert_gives_none():
     b"<eventType>VMD</eventType></EventNotificationAlert>",
     ('<!DOCTYPE x [<!ENTITY a "aaaa">]><EventNotificationAlert><eventType>&a;</eventType>'
      "</EventNotificationAlert>").encode("utf-16"),
-    b"junk<!doctype x [<!ENTITY a 'a'>]><EventNotificationAlert/>",
+    b"junk<!DOCTYPE x [<!ENTITY a 'a'>]><EventNotificationAlert/>",
 ])
 def test_entity_declarations_are_refused(body, caplog):
     with caplog.at_level(logging.WARNING, logger="pyhik.alerts"):
         assert parse_alert(body) is None
     assert "DOCTYPE/ENTITY" in caplog.text
+
+
+def test_a_lower_case_doctype_is_no_dtd_and_no_alert():
+    assert parse_alert(b"junk<!doctype x [<!ENTITY a 'a'>]><EventNotificationAlert/>") is None
 
 
 def test_warning_names_the_reason_and_bounds_the_body(caplog):

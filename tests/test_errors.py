@@ -8,7 +8,8 @@ import requests
 from pyhik import errors
 
 DEVICE_ERRORS = [errors.DeviceError, errors.AuthenticationError, errors.PermissionDeniedError,
-                 errors.DeviceUnreachableError, errors.UnsupportedDeviceError]
+                 errors.DeviceUnreachableError, errors.UnsupportedDeviceError,
+                 errors.RedirectError]
 
 
 @pytest.mark.parametrize("cls", DEVICE_ERRORS)
@@ -26,6 +27,12 @@ def test_device_error_carries_the_response():
     response.status_code = 403
     err = errors.PermissionDeniedError("no", response=response)
     assert err.response is response
+
+
+def test_redirect_error_keeps_the_location():
+    err = errors.RedirectError("cam: HTTP 302 to http://elsewhere/", location="http://elsewhere/")
+    assert err.location == "http://elsewhere/"
+    assert errors.RedirectError("cam: HTTP 302 without a Location").location is None
 
 
 def test_config_error_is_a_value_error_not_a_request_exception():

@@ -240,7 +240,10 @@ def test_403_not_supported_is_not_a_permission_problem(rsps, client):
     (requests.exceptions.ConnectionError("[Errno 111] Connection refused"), "refused"),
     (requests.exceptions.ConnectTimeout("timed out"), "no connection within 10 s"),
     (requests.exceptions.ReadTimeout("timed out"), "did not answer within 30 s"),
-    (requests.exceptions.SSLError("certificate verify failed"), "TLS"),
+    (requests.exceptions.SSLError("certificate verify failed"), "over TLS"),
+    (requests.exceptions.SSLError("certificate verify failed"), "not trusted"),
+    (requests.exceptions.SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number"),
+     "this port speaks plain HTTP"),
 ])
 def test_connection_problems_are_device_unreachable(rsps, client, failure, words):
     rsps.add("GET", BASE + "/ISAPI/System/deviceInfo", body=failure)

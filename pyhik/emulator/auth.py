@@ -76,6 +76,10 @@ class Authenticator:
         """Judge one request's ``Authorization`` header."""
         if not header or not header.strip():
             return AuthResult.MISSING
+        try:  # http.server decodes headers as Latin-1; clients send names in UTF-8
+            header = header.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            pass
         kind, _, rest = header.strip().partition(" ")
         kind = kind.lower()
         if kind == "basic" and self.scheme in ("basic", "both"):
