@@ -42,8 +42,8 @@ class SkipTally(logging.Handler):
         # the fixed words before the first value name the reason.
         reason = str(args[0]) if len(args) >= 2 else str(record.msg).split("%", 1)[0].strip(" :(")
         self.reasons[reason] += 1
-        if self.first is None:
-            message = record.getMessage()
+        if self.first is None:  # the part itself where the record carries it, last
+            message = str(args[-1]) if len(args) >= 2 else record.getMessage()
             self.first = message if len(message) <= _EXAMPLE_CHARS else \
                 message[:_EXAMPLE_CHARS] + "..."
 

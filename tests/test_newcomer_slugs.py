@@ -5,7 +5,7 @@ import logging
 import pytest
 from slugify import slugify as python_slugify
 
-from pyhik import cli, events
+from pyhik import console, events
 from pyhik.emulator import TriggerSpec
 from pyhik.sensors import DeviceSensors, entity_id_of, entity_slug
 
@@ -78,8 +78,8 @@ def test_two_names_with_one_slug_share_an_id_and_watch_warns(emulators, caplog):
         for hub in hubs:
             hub.setup()
         assert [h.sensors[0].entity_id for h in hubs] == ["binary_sensor.cafe_motion"] * 2
-        with caplog.at_level(logging.WARNING, logger="pyhik.cli"):
-            cli._warn_shared_entity_ids(hubs)
+        with caplog.at_level(logging.WARNING, logger="pyhik.console"):
+            console._warn_shared_entity_ids(hubs)
         assert "binary_sensor.cafe_motion" in caplog.text and "'name'" in caplog.text
     finally:
         for hub in hubs:
