@@ -49,7 +49,7 @@ def test_readme_names_a_raw_stream_that_replay_reads(capsys):
 
 def test_readme_tells_the_emulators_login_and_the_start_stream_callbacks():
     from pyhik.emulator.cli import DEFAULT_PASSWORD
-    emulate = README.split("``pyhik emulate")[1].split("``pyhik replay")[0]
+    emulate = README.split("``pyhik emulate --camera")[1].split("``pyhik replay")[0]
     assert f"``{DEFAULT_PASSWORD}``" in emulate and "``admin``" in emulate
     assert "pyhik emulate:" in emulate
     dropin = README.split("The drop-in ``HikCamera``")[1].split("Lower level")[0]
