@@ -51,11 +51,16 @@ class SensorOptions:
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """One device to watch, validated."""
+    """One device to watch, validated.
+
+    :func:`parse_device` always sets ``port`` and ``ssl``; built directly, None leaves
+    them to the host (``https://cam`` -> HTTPS on 443), as :func:`~pyhik.isapi_http.split_host`
+    reads it.
+    """
 
     host: str
-    port: int = 80
-    ssl: bool = False
+    port: Optional[int] = None
+    ssl: Optional[bool] = None
     username: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)
     name: Optional[str] = None

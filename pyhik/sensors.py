@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
 from . import events
 from .config import DeviceConfig, SensorOptions, parse_device, split_key
 from .device import HikDevice
+from .isapi_http import split_host
 from .state import Change, SensorKey, SensorState
 
 _LOGGER = logging.getLogger(__name__)
@@ -175,11 +176,13 @@ class DeviceSensors:
     def __init__(self, config: DeviceConfig, *, device: Optional[HikDevice] = None,
                  **device_options: Any) -> None:
         self.config = config
-        # The host goes as written: split_host (via IsapiClient) reads it, for every entry.
-        self.device = device or HikDevice(config.host, config.port, config.username,
-                                          config.password, ssl=config.ssl,
-                                          verify_ssl=config.verify_ssl,  # type: ignore[arg-type]
-                                          **device_options)
+        if device is None:
+            # The host goes as written: split_host reads it, as for every entry point.
+            port = split_host(config.host, config.port, config.ssl)[2]
+            device = HikDevice(config.host, port, config.username, config.password,
+                               ssl=config.ssl, verify_ssl=config.verify_ssl,  # type: ignore[arg-type]
+                               **device_options)
+        self.device = device
         self._sensors: Dict[SensorKey, BinarySensor] = {}
         self._lock = threading.Lock()
         self._listeners: List[Listener] = []

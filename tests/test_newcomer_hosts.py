@@ -170,3 +170,13 @@ def test_emulate_listens_on_the_ipv6_loopback():
     finally:
         proc.terminate()
         proc.communicate(timeout=5)
+
+
+def test_a_device_config_built_directly_leaves_scheme_and_port_to_the_host():
+    from pyhik.config import DeviceConfig
+    hub = DeviceSensors(DeviceConfig(host="https://cam.local"))
+    assert hub.device.client.base_url == "https://cam.local:443"
+    hub.close()
+    hub = DeviceSensors(DeviceConfig(host="cam.local"))
+    assert hub.device.client.base_url == "http://cam.local:80"
+    hub.close()
