@@ -252,9 +252,10 @@ def test_a_lost_and_restored_stream_is_reported_once(emulators, caplog, as_json)
         assert [(r.levelno, "lost" in r.getMessage()) for r in logged] == \
             [(logging.WARNING, True), (logging.INFO, False)]
     else:
-        assert said == ["Front Porch: alert stream connected",
-                        "Front Porch: alert stream lost (the device closed the stream), "
-                        "reconnecting", "Front Porch: alert stream restored"]
+        assert len(said) == 3, said
+        assert said[0] == "Front Porch: alert stream connected"
+        assert re.fullmatch(r"Front Porch: alert stream lost \(.+\), reconnecting", said[1])
+        assert said[2] == "Front Porch: alert stream restored"
         assert logged == []
     from pyhik import console
     assert console._STREAM_REPORTS._reasons == {}
