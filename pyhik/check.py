@@ -11,7 +11,7 @@ permission)? Exit code 0 only when everything is well.
 from __future__ import annotations
 
 import sys
-from typing import List, Optional, TextIO
+from typing import List, Optional, TextIO, Union
 
 from .device import sensor_channel_of
 from .state import VIDEO_LOSS
@@ -19,6 +19,7 @@ from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
                      PermissionDeniedError, PyhikError)
 from .events import lookup, unknown
 from .isapi import DEFAULT_NOTIFICATION_METHODS, DeviceInfo, IsapiClient, Trigger
+from .isapi_http import split_host
 from .sensors import entity_id_of, sensor_name
 
 STREAM_PROBE_TIMEOUT_S = 5.0
@@ -48,13 +49,17 @@ class Report:
 
 
 def run_check(host: Optional[str], port: Optional[int], username: Optional[str],
-              password: Optional[str], *, ssl: bool = False, verify_ssl: bool = True,
-              out: Optional[TextIO] = None, errors: Optional[TextIO] = None) -> int:
+              password: Optional[str], *, ssl: Optional[bool] = None,
+              verify_ssl: Union[bool, str] = True, out: Optional[TextIO] = None,
+              errors: Optional[TextIO] = None) -> int:
     """Diagnose one device; 0 when all is well, 1 on any problem or warning.
 
-    The findings go to ``out`` (default: standard output). With ``errors``, the first
-    problem is also written there as one line (``pyhik check: ...``), or a one-line
-    summary when there are only warnings.
+    ``host`` is read as everywhere (:func:`~pyhik.isapi_http.split_host`: ``cam``,
+    ``https://cam:8443``, ``::1``); ``port`` None: 80, or 443 for https. The findings go
+    to ``out`` (default: standard output). With ``errors``, the first problem is also
+    written there as one line (``pyhik check: ...``), or a one-line summary when there
+    are only warnings; not when ``out`` and ``errors`` are both a terminal, where that
+    line would only say the same thing twice.
     """
     out = out or sys.stdout
     report = Report(out)
@@ -63,11 +68,10 @@ def run_check(host: Optional[str], port: Optional[int], username: Optional[str],
     elif not username or password is None:
         report.fail("no --username/--password given (the password may come from PYHIK_PASSWORD)")
     else:
-        scheme = "https" if ssl else "http"
         try:
-            client = IsapiClient(host if "://" in host else f"{scheme}://{host}",
-                                 port or (443 if ssl else 80), username, password,
-                                 ssl=ssl or None, verify_ssl=verify_ssl)
+            port = split_host(host, port, ssl)[2]
+            client = IsapiClient(host, port, username, password, ssl=ssl,
+                                 verify_ssl=verify_ssl)  # type: ignore[arg-type]
         except PyhikError as err:
             report.fail(str(err))
         else:
@@ -78,11 +82,19 @@ def run_check(host: Optional[str], port: Optional[int], username: Optional[str],
             summary = ("all is well" if not report.failures and not report.warnings else
                        f"{report.failures} problem(s), {report.warnings} warning(s)")
             print(f"\n{client.base_url}: {summary}", file=out)
-    if errors is not None and report.first_failure is not None:
-        print(f"pyhik check: {report.first_failure}", file=errors, flush=True)
-    elif errors is not None and report.warnings:
-        print(f"pyhik check: {report.warnings} warning(s), see above", file=errors, flush=True)
+    if errors is not None and not (_is_terminal(out) and _is_terminal(errors)):
+        if report.first_failure is not None:
+            print(f"pyhik check: {report.first_failure}", file=errors, flush=True)
+        elif report.warnings:
+            print(f"pyhik check: {report.warnings} warning(s), see above", file=errors, flush=True)
     return 0 if not report.failures and not report.warnings else 1
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _check(client: IsapiClient, username: str, report: Report) -> None:

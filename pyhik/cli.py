@@ -7,34 +7,38 @@ print one clear line to stderr and exit non-zero; tracebacks are for bugs only.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable, List, Optional, Sequence, TextIO
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import __version__
+from .console import FIRST_CONNECT_S, Printer, run_with_signals, start_hubs, stop_hubs, wait_until
+
+__all__ = ["main", "build_parser", "Subcommand", "SUBCOMMANDS", "register", "verbosity",
+           "configs_from_args", "verify_from_args", "Printer", "start_hubs", "stop_hubs",
+           "wait_until", "run_with_signals", "FIRST_CONNECT_S"]
 
 PASSWORD_ENV = "PYHIK_PASSWORD"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-FIRST_CONNECT_S = 10.0
-"""How long ``watch`` waits for each alert stream to open before it just goes on; a
-refused login or a missing permission seen in that time ends it with an error."""
-_POLL_S = 0.05
 _DEVICE_FLAGS = ("host", "port", "ssl", "username", "password", "name")
 """Options that say what --config FILE says, so never given with it."""
 
 
 def _device_arguments(parser: argparse.ArgumentParser, *, config: bool) -> None:
-    parser.add_argument("--host", help="camera or NVR address (may carry http:// or https://)")
-    parser.add_argument("--port", type=int, default=None, help="HTTP(S) port (default 80, or 443 with --ssl)")
-    parser.add_argument("--ssl", action="store_true", help="use HTTPS")
-    parser.add_argument("--no-verify-ssl", action="store_true",
-                        help="accept the device's self-signed certificate")
+    parser.add_argument("--host", help="camera or NVR address: 192.168.1.64, http://cam.local, "
+                                       "https://cam:8443, ::1 or [::1]:8080")
+    parser.add_argument("--port", type=int, default=None,
+                        help="HTTP(S) port (default 80, or 443 with --ssl or an https:// host)")
+    parser.add_argument("--ssl", action="store_true", default=None, help="use HTTPS")
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--ca-file", metavar="PATH",
+                     help="trust the device's certificate if this CA bundle (PEM) signed it")
+    tls.add_argument("--no-verify-ssl", action="store_true",
+                     help="accept any certificate (prefer --ca-file)")
     parser.add_argument("--username", "-u", help="device user")
     parser.add_argument("--password", "-p",
                         help=f"device password (or set the {PASSWORD_ENV} environment variable)")
@@ -45,32 +49,76 @@ def _device_arguments(parser: argparse.ArgumentParser, *, config: bool) -> None:
                                  "entries under binary_sensor (several devices at once)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pyhik", description="Hikvision alert streams as on/off sensors.")
-    parser.add_argument("--version", action="version", version=f"pyhik {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--forever", action="store_true", help="keep playing events until Ctrl-C")
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
 
-    demo = sub.add_parser("demo", help="watch an emulated camera and NVR play a short script")
-    demo.add_argument("--forever", action="store_true", help="keep playing events until Ctrl-C")
-    demo.add_argument("--json", action="store_true", help="print JSON lines")
 
-    watch = sub.add_parser("watch", help="print a device's sensors and every change")
-    _device_arguments(watch, config=True)
-    watch.add_argument("--json", action="store_true", help="one JSON object per line")
-    watch.add_argument("--duration", type=float, metavar="S", help="exit after S seconds")
+def _watch_arguments(parser: argparse.ArgumentParser) -> None:
+    _device_arguments(parser, config=True)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--duration", type=float, metavar="S", help="exit after S seconds")
 
-    check = sub.add_parser("check", help="diagnose a real device: auth, permissions, triggers")
-    _device_arguments(check, config=False)
 
-    emulate = sub.add_parser("emulate", help="run an emulated camera or NVR on 127.0.0.1")
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    _device_arguments(parser, config=False)
+
+
+def _emulate_arguments(parser: argparse.ArgumentParser) -> None:
     from .emulator.cli import add_arguments
-    add_arguments(emulate)
+    add_arguments(parser)
 
-    replay = sub.add_parser("replay", help="parse a recorded raw alert stream and print its alerts")
-    replay.add_argument("file", help="a capture (curl ... alertStream > FILE), or - for stdin")
-    replay.add_argument("--json", action="store_true", help="one JSON object per line")
+
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    from .replay import add_arguments
+    add_arguments(parser)
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``pyhik`` subcommand: its name, help line, options and body."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+SUBCOMMANDS: List[Subcommand] = []
+"""Every subcommand, in help order; :func:`register` adds one (``pyhik mqtt`` does)."""
+
+
+def register(command: Subcommand) -> None:
+    """Add (or replace) a subcommand."""
+    SUBCOMMANDS[:] = [c for c in SUBCOMMANDS if c.name != command.name] + [command]
+
+
+def _verbosity(dest: str) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", dest=dest, action="count", default=0,
+                        help="more log output (-vv: debug)")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyhik", description="Hikvision alert streams as on/off sensors.",
+                                     parents=[_verbosity("verbose")])
+    parser.add_argument("--version", action="version", version=f"pyhik {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # A dest of its own: the subcommand's default 0 must not clobber a count given before it.
+    after = _verbosity("verbose_after")
+    for command in SUBCOMMANDS:
+        command.add_arguments(sub.add_parser(command.name, help=command.help, parents=[after]))
     return parser
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """-v given before and after the subcommand add up (``pyhik -v watch -v`` is -vv)."""
+    return int(getattr(args, "verbose", 0) or 0) + int(getattr(args, "verbose_after", 0) or 0)
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -80,13 +128,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity(args), 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .errors import PyhikError
+    run = next(c.run for c in SUBCOMMANDS if c.name == args.command)
     try:
-        return COMMANDS[args.command](args)
+        return run(args)
     except PyhikError as err:
-        print(f"pyhik {args.command}: {err}", file=sys.stderr)
+        print(f"pyhik {args.command}: {_one_line(str(err))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -94,58 +143,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_OK
 
 
-# -- replay ------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .multipart import MultipartFramer
-    from .templates import AlertParser
-
-    try:
-        source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
-    except OSError as err:
-        print(f"pyhik replay: cannot read {args.file}: {err.strerror}", file=sys.stderr)
-        return EXIT_FAILED
-    framer = MultipartFramer(None)
-    parse_alert = AlertParser().parse
-    count = 0
-    with source:
-        while True:
-            data = source.read(65536)
-            parts = framer.feed(data) if data else framer.close()
-            for part in parts:
-                alert = parse_alert(part.body, part.content_type)
-                if alert is not None:
-                    count += 1
-                    print(json.dumps(alert_record(alert)) if args.json else alert_line(alert))
-            if not data:
-                break
-    if not count:
-        print(f"pyhik replay: no alert found in {args.file}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def alert_record(alert: Any) -> dict:
-    """The JSON form of an alert (``pyhik replay --json``)."""
-    return {"event": alert.event, "name": alert.event_type.name, "state": alert.state,
-            "channel": alert.channel, "io_port": alert.io_port, "count": alert.count,
-            "time": alert.time, "target": alert.target, "description": alert.description,
-            "heartbeat": alert.heartbeat, "retransmission": alert.retransmission,
-            "ongoing": alert.ongoing}
-
-
-def alert_line(alert: Any) -> str:
-    where = f"io {alert.io_port}" if alert.io_port is not None else f"channel {alert.channel}"
-    extras = [f"count {alert.count}"] if alert.count is not None else []
-    extras += ["heartbeat"] if alert.heartbeat else []
-    extras += ["retransmitted"] if alert.retransmission else []
-    extras += [f"target {alert.target}"] if alert.target else []
-    return (f"{alert.time or '-'}  {alert.event_type.name} ({alert.event})  {alert.state}  "
-            f"{where}  {', '.join(extras)}").rstrip()
+    from .replay import run
+    return run(args, verbose=verbosity(args))
 
 
 # -- watch -------------------------------------------------------------------------------
 def _password(args: argparse.Namespace) -> Optional[str]:
     return args.password if args.password is not None else os.environ.get(PASSWORD_ENV)
+
+
+def verify_from_args(args: argparse.Namespace) -> Union[bool, str]:
+    """requests' ``verify`` from --ca-file / --no-verify-ssl: a CA bundle path or a bool."""
+    from .errors import ConfigError
+
+    if getattr(args, "no_verify_ssl", False):
+        return False
+    ca_file = getattr(args, "ca_file", None)
+    if ca_file:
+        if not os.path.isfile(ca_file):
+            raise ConfigError(f"--ca-file {ca_file}: no such file (a CA bundle in PEM form)")
+        return os.path.abspath(ca_file)
+    return True
 
 
 def configs_from_args(args: argparse.Namespace) -> List[Any]:
@@ -160,181 +179,26 @@ def configs_from_args(args: argparse.Namespace) -> List[Any]:
             raise ConfigError(f"--{given[0].replace('_', '-')} cannot be combined with "
                               "--config: put it in the file's entry instead")
         configs = load_file(args.config)
-        if args.no_verify_ssl:
+        if args.no_verify_ssl or args.ca_file:
             from dataclasses import replace
-            configs = [replace(c, verify_ssl=False) for c in configs]
+            verify = verify_from_args(args)
+            configs = [replace(c, verify_ssl=verify) for c in configs]
         return configs
     if not args.host:
         raise ConfigError("--host (or --config FILE.yaml) is required")
-    entry = {"host": args.host, "ssl": args.ssl, "username": args.username,
-             "password": _password(args)}
+    if not args.username:
+        raise ConfigError("no user name given: pass --username")
+    password = _password(args)
+    if password is None:  # said before the device is asked: a refused login costs a try
+        raise ConfigError(f"no password given: pass --password or set {PASSWORD_ENV}")
+    entry: Dict[str, Any] = {"host": args.host, "username": args.username, "password": password}
+    if args.ssl:
+        entry["ssl"] = True
     if args.port is not None:
         entry["port"] = args.port
-    elif args.ssl:
-        entry["port"] = 443
     if getattr(args, "name", None):
         entry["name"] = args.name
-    return [parse_device(entry, verify_ssl=not args.no_verify_ssl)]
-
-
-class Printer:
-    """Prints sensor lists and changes, plain or as JSON lines; thread-safe."""
-
-    def __init__(self, as_json: bool, out: Optional[TextIO] = None, *,
-                 closed: Optional[threading.Event] = None) -> None:
-        self.as_json = as_json
-        self.out = out
-        """Where to print; None: whatever ``sys.stdout`` is at the time."""
-        self._lock = threading.Lock()
-        self.closed = closed or threading.Event()
-        """Set when the reader went away (``pyhik watch | head``): time to exit quietly."""
-
-    def line(self, text: str) -> None:
-        with self._lock:
-            if self.closed.is_set():
-                return
-            try:
-                print(text, file=self.out or sys.stdout, flush=True)
-            except BrokenPipeError:
-                self.closed.set()
-                # Python would report the broken pipe again when it flushes at exit.
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-
-    def note(self, text: str) -> None:
-        """Narration: plain mode only (JSON mode prints nothing but sensor objects)."""
-        if not self.as_json:
-            self.line(text)
-
-    def sensors(self, hub: Any) -> None:
-        if not self.as_json:
-            kind = "NVR" if hub.is_nvr else "camera"
-            self.line(f"{hub.name} ({kind} {hub.device.info.model if hub.device.info else ''}, "
-                      f"{hub.device.client.base_url}): {len(hub.sensors)} sensor"
-                      f"{'' if len(hub.sensors) == 1 else 's'}")
-        for sensor in hub.sensors:
-            if self.as_json:
-                self.line(json.dumps(sensor.as_dict()))
-            else:
-                extra = f", delay {sensor.as_dict()['delay']} s" if sensor.delay else ""
-                self.line(f"  {sensor.entity_id:<45} {sensor.state:<3}  "
-                          f"({sensor.device_class or 'no class'}{extra})")
-
-    def change(self, change: Any) -> None:
-        if self.as_json:
-            self.line(json.dumps(change.as_dict()))
-        else:
-            new = "  (new sensor: no trigger announced it)" if change.created else ""
-            self.line(f"{change.time.strftime('%H:%M:%S')}  {change.sensor.entity_id:<45} "
-                      f"{'on' if change.new else 'off'}{new}")
-
-
-def start_hubs(configs: Iterable[Any], printer: Printer, *, first_connect_s: float = 0.0,
-               stop: Optional[threading.Event] = None, **device_options: Any) -> List[Any]:
-    """Set up every device (all or none), print their sensors, start their streams.
-
-    With ``first_connect_s``, wait up to that long for every stream to open, and raise the
-    error of a stream refused for good (wrong password, missing permission).
-    """
-    from .sensors import DeviceSensors
-
-    hubs: List[Any] = []
-    try:
-        for config in configs:
-            hub = DeviceSensors(config, **device_options)
-            hubs.append(hub)
-            hub.setup()
-        _warn_shared_entity_ids(hubs)
-        for hub in hubs:
-            printer.sensors(hub)
-            hub.add_listener(printer.change)
-            hub.add_connection_listener(
-                lambda up, hub=hub: printer.note(f"{hub.name}: alert stream "
-                                                 f"{'connected' if up else 'lost, reconnecting'}"))
-        with _QuietStreamErrors() if first_connect_s > 0 else contextlib.nullcontext():
-            for hub in hubs:
-                hub.start()
-            if first_connect_s > 0:
-                _await_streams(hubs, first_connect_s, stop or threading.Event())
-    except BaseException:
-        stop_hubs(hubs)
-        raise
-    return hubs
-
-
-def _warn_shared_entity_ids(hubs: Sequence[Any]) -> None:
-    seen: dict = {}
-    for hub in hubs:
-        for sensor in hub.sensors:
-            other = seen.setdefault(sensor.entity_id, hub)
-            if other is not hub:
-                logging.getLogger(__name__).warning(
-                    "%s and %s both give %s: set a different 'name' for one of them",
-                    other.config.host, hub.config.host, sensor.entity_id)
-
-
-def _await_streams(hubs: Sequence[Any], timeout_s: float, stop: threading.Event) -> None:
-    """Wait until each stream is open; raise a login or permission refusal at once."""
-    from .errors import AuthenticationError, PermissionDeniedError
-
-    deadline = time.monotonic() + timeout_s
-    pending = list(hubs)
-    while pending and not stop.is_set() and time.monotonic() < deadline:
-        for hub in list(pending):
-            error = hub.device.watcher.last_error
-            if hub.connected:
-                pending.remove(hub)
-            elif isinstance(error, (AuthenticationError, PermissionDeniedError)):
-                raise error
-        stop.wait(_POLL_S)
-
-
-class _QuietStreamErrors(logging.Filter):
-    """While ``watch`` starts, the stream thread's log line for a refused login or
-    permission is dropped: the command reports that error itself, in one line."""
-
-    _LOGGER_NAME = "pyhik.watcher"
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno >= logging.ERROR and record.exc_info is None)
-
-    def __enter__(self) -> "_QuietStreamErrors":
-        logging.getLogger(self._LOGGER_NAME).addFilter(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger(self._LOGGER_NAME).removeFilter(self)
-
-
-def stop_hubs(hubs: Iterable[Any]) -> None:
-    threads = [threading.Thread(target=hub.close, daemon=True) for hub in hubs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(2.0)
-
-
-def wait_until(deadline: Optional[float], stop: Optional[threading.Event] = None) -> None:
-    """Sleep until the deadline (None: forever) or until stop is set; Ctrl-C ends it."""
-    stop = stop or threading.Event()
-    while not stop.is_set():
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            return
-        stop.wait(0.5 if remaining is None else min(0.5, remaining))
-
-
-def run_with_signals(body: Callable[[threading.Event], int]) -> int:
-    """Run body(stop_event); SIGTERM sets the event, SIGINT raises KeyboardInterrupt."""
-    stop = threading.Event()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        return body(stop)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    return [parse_device(entry, verify_ssl=verify_from_args(args))]
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -364,17 +228,30 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
-    return run_with_signals(lambda stop: run_demo(Printer(args.json), forever=args.forever, stop=stop))
+    # A closed stdout (pyhik demo | head -3) ends the demo, as it ends watch.
+    return run_with_signals(lambda stop: run_demo(Printer(args.json, closed=stop),
+                                                  forever=args.forever, stop=stop))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import run_check
     return run_check(args.host, args.port, args.username, _password(args), ssl=args.ssl,
-                     verify_ssl=not args.no_verify_ssl, errors=sys.stderr)
+                     verify_ssl=verify_from_args(args), errors=sys.stderr)
 
 
-COMMANDS = {"demo": cmd_demo, "watch": cmd_watch, "check": cmd_check,
-            "emulate": cmd_emulate, "replay": cmd_replay}
+for _command in (
+        Subcommand("demo", "watch an emulated camera and NVR play a short script",
+                   _demo_arguments, cmd_demo),
+        Subcommand("watch", "print a device's sensors and every change", _watch_arguments, cmd_watch),
+        Subcommand("check", "diagnose a real device: auth, permissions, triggers",
+                   _check_arguments, cmd_check),
+        Subcommand("emulate", "run an emulated camera or NVR (on 127.0.0.1 by default)",
+                   _emulate_arguments, cmd_emulate),
+        Subcommand("replay", "parse a recorded raw alert stream and print its alerts",
+                   _replay_arguments, cmd_replay)):
+    register(_command)
+COMMANDS = {command.name: command.run for command in SUBCOMMANDS}
+"""name -> body, as of import (:data:`SUBCOMMANDS` is the live table)."""
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -3,9 +3,10 @@
 A configuration entry has exactly the keys of the documentation's examples::
 
     platform: hikvision      # optional here; entries of other platforms are skipped
-    host: 192.168.1.64       # required
-    port: 80                 # default 80
-    ssl: false               # default false
+    host: 192.168.1.64       # required; http://..., https://...:8443, ::1, [::1]:8080 too
+    port: 80                 # default 80, or 443 with ssl; "80" (quoted) works too
+    ssl: false               # default false, or true for an https:// host; "false" works too
+    verify_ssl: true         # not in the docs: true, false, or a CA bundle file
     username: user
     password: pass
     name: Front Porch        # default: the device's own name
@@ -16,22 +17,26 @@ A configuration entry has exactly the keys of the documentation's examples::
         ignored: true        # the sensor is not created (default false)
 
 Anything else is a :class:`~pyhik.errors.ConfigError` that names the key and the valid
-choices; nothing is half-applied.
+choices; nothing is half-applied. The host is read (scheme, IPv6, port) by
+:func:`pyhik.isapi_http.split_host` when the device is built; here only its scheme is
+looked at, to pick the defaults of ``ssl`` and ``port``.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import events
 from .errors import ConfigError
 
 PLATFORM = "hikvision"
-TOP_LEVEL_KEYS = ("platform", "host", "port", "ssl", "username", "password", "name", "customize")
+TOP_LEVEL_KEYS = ("platform", "host", "port", "ssl", "verify_ssl", "username", "password", "name",
+                  "customize")
 CUSTOMIZE_KEYS = ("delay", "ignored")
 _KEY_RE = re.compile(r"^(?P<slug>[a-z0-9_]+?)(?:_(?P<channel>\d+))?$")
 
@@ -46,17 +51,24 @@ class SensorOptions:
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """One device to watch, validated."""
+    """One device to watch, validated.
+
+    :func:`parse_device` always sets ``port`` and ``ssl``; built directly, None leaves
+    them to the host (``https://cam`` -> HTTPS on 443), as :func:`~pyhik.isapi_http.split_host`
+    reads it.
+    """
 
     host: str
-    port: int = 80
-    ssl: bool = False
+    port: Optional[int] = None
+    ssl: Optional[bool] = None
     username: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)
     name: Optional[str] = None
     customize: Mapping[str, SensorOptions] = field(default_factory=dict)
-    verify_ssl: bool = True
-    """Not a documented key: set from the command line (``--no-verify-ssl``) or Python."""
+    verify_ssl: Union[bool, str] = True
+    """Not a key of the Home Assistant docs: True, False, or the path of a CA bundle file
+    (requests' ``verify``); from the ``verify_ssl:`` key, ``--ca-file`` /
+    ``--no-verify-ssl`` or Python."""
 
 
 def canonical_key(key: str) -> str:
@@ -96,10 +108,35 @@ def _number(where: str, value: Any, *, minimum: float = 0.0) -> float:
     return float(value)
 
 
+_BOOLEAN_WORDS = {"true": True, "false": False}
+
+
 def _boolean(where: str, value: Any) -> bool:
+    """true / false, as YAML booleans or quoted (``"false"``), as ``port: "80"`` is."""
+    if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
+        return _BOOLEAN_WORDS[value.strip().lower()]
     if not isinstance(value, bool):
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     return value
+
+
+def _verify(value: Any, base_dir: Optional[str]) -> Union[bool, str]:
+    """verify_ssl: true, false, or a CA bundle file (relative to the config file's folder)."""
+    if isinstance(value, str) and value.strip().lower() not in _BOOLEAN_WORDS:
+        path = os.path.expanduser(value.strip())
+        if base_dir and not os.path.isabs(path):
+            path = os.path.join(base_dir, path)
+        if not path or not os.path.isfile(path):
+            raise ConfigError(f"verify_ssl: no CA bundle file at {value!r}; expected true, "
+                              "false or the path of a CA certificate file (PEM)")
+        return path
+    return _boolean("verify_ssl", value)
+
+
+def written_scheme(host: str) -> str:
+    """``"https"`` / ``"http"`` when the host starts with one, else ``""``."""
+    scheme, sep, _ = host.strip().partition("://")
+    return scheme.lower() if sep else ""
 
 
 def _text(where: str, value: Any) -> Optional[str]:
@@ -136,8 +173,13 @@ def parse_customize(raw: Any) -> Dict[str, SensorOptions]:
     return result
 
 
-def parse_device(raw: Any, *, verify_ssl: bool = True) -> DeviceConfig:
-    """Validate one configuration entry (a mapping with the documented keys)."""
+def parse_device(raw: Any, *, verify_ssl: Union[bool, str] = True,
+                 base_dir: Optional[str] = None) -> DeviceConfig:
+    """Validate one configuration entry (a mapping with the documented keys).
+
+    ``verify_ssl`` applies where the entry has no ``verify_ssl`` key; a relative CA bundle
+    path in the entry is taken from ``base_dir`` (the config file's folder).
+    """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}, got {raw!r}")
     unknown = [k for k in raw if k not in TOP_LEVEL_KEYS]
@@ -149,20 +191,32 @@ def parse_device(raw: Any, *, verify_ssl: bool = True) -> DeviceConfig:
     host = _text("host", raw.get("host"))
     if not host or not host.strip():
         raise ConfigError("host: required (the camera's or NVR's address)")
-    port = raw.get("port", 80)
-    if isinstance(port, str) and port.isdigit():
+    scheme = written_scheme(host)
+    if raw.get("ssl") is None:
+        ssl = scheme == "https"
+    else:
+        ssl = _boolean("ssl", raw["ssl"])
+        if scheme in ("http", "https") and ssl != (scheme == "https"):
+            raise ConfigError(f"ssl: {str(ssl).lower()}, but host {host.strip()!r} says "
+                              f"{scheme}: drop one of the two")
+    port = raw.get("port")
+    if port is None:
+        port = 443 if ssl else 80
+    if isinstance(port, str) and port.strip().isdigit():
         port = int(port)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ConfigError(f"port: expected a number from 1 to 65535, got {port!r}")
+    if raw.get("verify_ssl") is not None:
+        verify_ssl = _verify(raw["verify_ssl"], base_dir)
     return DeviceConfig(
-        host=host.strip(), port=port, ssl=_boolean("ssl", raw.get("ssl", False)),
+        host=host.strip(), port=port, ssl=ssl,
         username=_text("username", raw.get("username")),
         password=_text("password", raw.get("password")),
         name=_text("name", raw.get("name")),
         customize=parse_customize(raw.get("customize")), verify_ssl=verify_ssl)
 
 
-def parse_document(document: Any) -> List[DeviceConfig]:
+def parse_document(document: Any, *, base_dir: Optional[str] = None) -> List[DeviceConfig]:
     """The hikvision entries of a Home Assistant style document (``binary_sensor:`` list).
 
     A bare entry or a bare list of entries is accepted too.
@@ -185,7 +239,7 @@ def parse_document(document: Any) -> List[DeviceConfig]:
     configs = []
     for index, entry in enumerate(chosen):
         try:
-            configs.append(parse_device(entry))
+            configs.append(parse_device(entry, base_dir=base_dir))
         except ConfigError as err:
             prefix = f"entry {index + 1}" if len(chosen) > 1 else ""
             raise ConfigError(f"{prefix}: {err}" if prefix else str(err)) from None
@@ -198,6 +252,6 @@ def load_file(path: str) -> List[DeviceConfig]:
 
     document = load_yaml(path)
     try:
-        return parse_document(document)
+        return parse_document(document, base_dir=os.path.dirname(os.path.abspath(path)))
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None

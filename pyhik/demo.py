@@ -80,7 +80,7 @@ def run_demo(printer: Any, *, forever: bool = False, stop: Optional[threading.Ev
     a test can play the whole demo in a second or two. ``pyhik demo`` uses 1: the delays
     are then exactly the documentation's 30 s.
     """
-    from .cli import start_hubs, stop_hubs, wait_until
+    from .console import start_hubs, stop_hubs, wait_until
     from .config import parse_device
 
     if not time_scale > 0:
@@ -122,6 +122,11 @@ def run_demo(printer: Any, *, forever: bool = False, stop: Optional[threading.Ev
             wait_until(time.monotonic() + FOREVER_PAUSE_S * time_scale, stop)
             if stop.is_set():
                 return 0
+        held = [s.entity_id for hub in hubs for s in hub.sensors if s.is_on]
+        if held and not stop.is_set():
+            printer.note(f"\nWaiting for {', '.join(held)} to turn off: the delayed ones "
+                         f"{delay_s:g} s after their event ended, the active-only ones "
+                         f"{stale_s:g} s after their last alert.")
         deadline = time.monotonic() + delay_s + stale_s + END_MARGIN_S * time_scale
         while not stop.is_set() and any(s.is_on for hub in hubs for s in hub.sensors):
             remaining = deadline - time.monotonic()

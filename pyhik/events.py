@@ -12,13 +12,16 @@ own in the documentation and stays an alias of Tamper Detection. The public mapp
 which existing Home Assistant unique ids depend on, is kept unchanged in
 :data:`pyhik.constants.SENSOR_MAP`.
 
-This module imports nothing: it is safe to use from any layer.
+This module imports nothing of pyhik (only python-slugify, Home Assistant's own slug
+maker): it is safe to use from any layer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Dict, Iterable, Optional, Tuple
+
+from slugify import slugify as _slugify
 
 __all__ = ["EventType", "EVENT_TYPES", "DOCUMENTED_TYPES", "lookup", "by_name", "by_slug",
            "slugify", "unknown", "HEARTBEAT_CODES"]
@@ -50,26 +53,14 @@ def _t(code: str, name: str, device_class: Optional[str], *aliases: str,
 
 
 def slugify(text: str) -> str:
-    """Make an entity-id part the way Home Assistant does (lower case, ``_`` joins).
+    """Make an id part the way Home Assistant does: python-slugify with ``_`` joins.
 
-    Accents are folded (``é`` -> ``e``); every run of other non-alphanumerics becomes one
-    ``_``; leading and trailing ``_`` are dropped. ``"I/O"`` -> ``"i_o"``.
+    Lower case, transliterated to ASCII (``é`` -> ``e``, ``ä`` -> ``a``, ``ß`` -> ``ss``,
+    ``Камера`` -> ``kamera``), every run of other characters one ``_``, none at the ends:
+    ``"I/O"`` -> ``"i_o"``. ``""`` when nothing is left (Home Assistant then says
+    ``unknown``: see :func:`pyhik.sensors.entity_slug`).
     """
-    import unicodedata  # local: keep this module's import list empty of heavy names
-
-    folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(c for c in folded if not unicodedata.combining(c)).lower()
-    out = []
-    pending_sep = False
-    for ch in folded:
-        if ch.isascii() and ch.isalnum():
-            if pending_sep and out:
-                out.append("_")
-            out.append(ch)
-            pending_sep = False
-        else:
-            pending_sep = True
-    return "".join(out)
+    return _slugify(str(text), separator="_")
 
 
 EVENT_TYPES: Tuple[EventType, ...] = (

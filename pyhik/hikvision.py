@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 import requests
 
@@ -22,6 +22,7 @@ from .constants import CAM_DEVICE, DEFAULT_RTSP_PORT, NVR_DEVICE, SENSOR_MAP
 from .device import HikDevice, sensor_channel_of
 from .errors import PyhikError
 from .isapi import Channel, IsapiClient
+from .isapi_http import split_host
 from .state import Change, SensorState
 from .watcher import local_now
 
@@ -68,19 +69,11 @@ class HikCamera:
             self._fail()
             return
         try:
-            parsed = urlparse(host if "://" in str(host) else f"http://{host}")
-            self.host = parsed.hostname or str(host)
-            self.port = parsed.port or port
-        except ValueError as err:
-            _LOGGER.error("Cannot use Hikvision device at %r: %s", host, err)
-            self._fail()
-            return
-        scheme = parsed.scheme or "http"
-        netloc = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
-        self.root_url = f"{scheme}://{netloc}:{self.port}"
-        try:
-            self._device = HikDevice(f"{scheme}://{netloc}", self.port, usr, pwd,
-                                     verify_ssl=verify_ssl)
+            # The one reading of a host (scheme, [IPv6], port) that every entry point uses.
+            scheme, self.host, self.port = split_host(str(host), port, None)
+            netloc = f"[{self.host}]" if ":" in self.host else self.host
+            self.root_url = f"{scheme}://{netloc}:{self.port}"
+            self._device = HikDevice(str(host), port, usr, pwd, verify_ssl=verify_ssl)
         except PyhikError as err:  # a malformed host or port: not a RequestException
             self.last_error = err
             _LOGGER.error("Cannot use Hikvision device at %s: %s", host, err)

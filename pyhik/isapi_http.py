@@ -12,6 +12,7 @@ whatever host the ``Location`` names. The client turns a 3xx into :func:`redirec
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -236,31 +237,57 @@ def login_refused(host: str, username: Optional[str], auth: Optional[ChallengeAu
             f"password. {_LOCKOUT_ADVICE}")
 
 
-def split_host(host: str, port: int, ssl: Optional[bool]) -> Tuple[str, str, int]:
-    """(scheme, host name, port) from a host that may carry a scheme and a port.
+def split_host(host: str, port: Optional[int], ssl: Optional[bool]) -> Tuple[str, str, int]:
+    """(scheme, host name, port) from what a user wrote: the one place that reads a host.
 
-    A port in ``host`` wins over ``port``; ``ssl`` True/False picks https/http, None
-    leaves it to the host's scheme (http without one). Raises ConfigError.
+    ``host`` may be ``cam.local``, ``http://cam.local``, ``https://cam.local:8443``, an
+    IPv4 address, a bare IPv6 address (``::1``, ``fe80::1%eth0``: no port can follow it) or
+    a bracketed one (``[::1]``, ``[::1]:8080``, ``http://[::1]:8080``). A port in ``host``
+    wins over ``port``; ``port`` None means 80 for http, 443 for https. ``ssl`` None
+    leaves the scheme to ``host`` (http without one); True/False asks for https/http, and
+    contradicting a scheme written in ``host`` is an error. Raises ConfigError.
     """
     text = str(host or "").strip()
     if not text:
         raise ConfigError("no host given")
-    parsed = urlsplit(text if "://" in text else f"//{text}")
-    scheme = parsed.scheme.lower()
+    written, sep, rest = text.partition("://")
+    if not sep:
+        written, rest = "", text
+    scheme = written.lower()
     if scheme not in ("", "http", "https"):
         raise ConfigError(f"host {text!r}: the scheme must be http or https")
+    netloc = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if netloc.count(":") >= 2 and not netloc.startswith("["):
+        netloc = f"[{netloc}]"  # a bare IPv6 address: it cannot carry a port
+    try:
+        parsed = urlsplit(f"//{netloc}")
+    except ValueError:  # an unclosed or invalid [IPv6] literal
+        raise ConfigError(f"host {text!r}: not a valid address") from None
     try:
         host_port = parsed.port
     except ValueError:
         raise ConfigError(f"host {text!r}: invalid port") from None
-    if not parsed.hostname:
+    name = parsed.hostname or ""
+    if not name or any(c.isspace() for c in name):
         raise ConfigError(f"host {text!r}: no host name")
+    if ":" in name:
+        try:
+            ipaddress.ip_address(name.split("%", 1)[0])
+        except ValueError:
+            raise ConfigError(f"host {text!r}: not a valid address") from None
     if ssl is not None:
-        scheme = "https" if ssl else "http"
-    number = host_port or port
+        wanted = "https" if ssl else "http"
+        if scheme and scheme != wanted:
+            raise ConfigError(f"host {text!r} says {scheme}, but ssl is "
+                              f"{'on' if ssl else 'off'}: drop the scheme or change ssl")
+        scheme = wanted
+    scheme = scheme or "http"
+    number = host_port if host_port is not None else port
+    if number is None:
+        number = 443 if scheme == "https" else 80
     if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
         raise ConfigError(f"invalid port {number!r}")
-    return scheme or "http", parsed.hostname, number
+    return scheme, name, number
 
 
 def transport_error(where: str, err: requests.exceptions.RequestException,

@@ -22,33 +22,33 @@ Example::
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
 
 from . import events
 from .config import DeviceConfig, SensorOptions, parse_device, split_key
 from .device import HikDevice
+from .isapi_http import split_host
 from .state import Change, SensorKey, SensorState
 
 _LOGGER = logging.getLogger(__name__)
 
 ENTITY_DOMAIN = "binary_sensor"
 
-# Letters that Unicode does not decompose but Home Assistant's slugify (python-slugify,
-# via unidecode) spells out in ASCII.
-_TRANSLITERATE = str.maketrans({
-    "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "đ": "d",
-    "Đ": "D", "ð": "d", "Ð": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ı": "i"})
-_DIGIT_COMMA_RE = re.compile(r"(?<=\d),(?=\d)")
-
-
 def entity_slug(text: str) -> str:
-    """The object id Home Assistant makes from a name: ``"Café Entrée Motion"`` ->
-    ``cafe_entree_motion``; ``"unknown"`` when nothing is left."""
-    text = _DIGIT_COMMA_RE.sub("", str(text).translate(_TRANSLITERATE))
+    """The object id Home Assistant makes from a name, character for character (its
+    ``homeassistant.util.slugify``: python-slugify with ``_``): ``"Café Entrée Motion"``
+    -> ``cafe_entree_motion``, ``"Камера Двор Motion"`` -> ``kamera_dvor_motion``;
+    ``"unknown"`` when nothing is left (an emoji-only name), ``""`` for no text at all.
+
+    Two names with the same slug give the same id: Home Assistant then appends ``_2``
+    to the second entity it registers; here :func:`pyhik.cli` warns about it instead,
+    since ids are made per device (see README, Configuration).
+    """
+    if text is None or text == "":
+        return ""
     return events.slugify(text) or "unknown"
 
 
@@ -176,10 +176,13 @@ class DeviceSensors:
     def __init__(self, config: DeviceConfig, *, device: Optional[HikDevice] = None,
                  **device_options: Any) -> None:
         self.config = config
-        scheme = "https" if config.ssl else "http"
-        self.device = device or HikDevice(f"{scheme}://{config.host}", config.port,
-                                          config.username, config.password, ssl=config.ssl,
-                                          verify_ssl=config.verify_ssl, **device_options)
+        if device is None:
+            # The host goes as written: split_host reads it, as for every entry point.
+            port = split_host(config.host, config.port, config.ssl)[2]
+            device = HikDevice(config.host, port, config.username, config.password,
+                               ssl=config.ssl, verify_ssl=config.verify_ssl,  # type: ignore[arg-type]
+                               **device_options)
+        self.device = device
         self._sensors: Dict[SensorKey, BinarySensor] = {}
         self._lock = threading.Lock()
         self._listeners: List[Listener] = []
@@ -187,7 +190,7 @@ class DeviceSensors:
         self.device.add_listener(self._on_change)
 
     @classmethod
-    def from_config(cls, mapping: Mapping[str, Any], *, verify_ssl: bool = True,
+    def from_config(cls, mapping: Mapping[str, Any], *, verify_ssl: Union[bool, str] = True,
                     **device_options: Any) -> "DeviceSensors":
         """From a mapping with the documented keys (a Home Assistant YAML entry).
 
@@ -196,7 +199,7 @@ class DeviceSensors:
         return cls(parse_device(mapping, verify_ssl=verify_ssl), **device_options)
 
     @classmethod
-    def from_kwargs(cls, *, verify_ssl: bool = True,
+    def from_kwargs(cls, *, verify_ssl: Union[bool, str] = True,
                     device_options: Optional[Mapping[str, Any]] = None,
                     **config: Any) -> "DeviceSensors":
         """From keyword arguments with the documented names: ``host=``, ``port=``,

@@ -270,8 +270,8 @@ class AlertWatcher:
 
     def _log_connected(self) -> None:
         if self._failures and self._lost_at is not None:
-            _LOGGER.warning("%s: alert stream restored after %.1f s (%d failed attempts)",
-                            self.name, self._clock() - self._lost_at, self._failures - 1)
+            _LOGGER.info("%s: alert stream restored after %.1f s (%d failed attempts)",
+                         self.name, self._clock() - self._lost_at, self._failures - 1)
         else:
             _LOGGER.info("%s: alert stream connected", self.name)
         self._failures = 0

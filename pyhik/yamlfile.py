@@ -61,13 +61,11 @@ class _Reader:
         Loader.add_constructor("!include", include)
         Loader.add_constructor("!env_var", env_var)
         Loader.add_multi_constructor("!", other)
+        text = _read_text(path)
         try:
-            with open(path, encoding="utf-8") as handle:
-                return yaml.load(handle, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
-        except OSError as err:
-            raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+            return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
         except yaml.YAMLError as err:
-            raise ConfigError(f"{path} is not valid YAML: {err}") from None
+            raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
 
     def secret(self, name: str) -> Any:
         if self._secrets is None:
@@ -79,3 +77,30 @@ class _Reader:
         if name not in self._secrets:
             raise ConfigError(f"!secret {name}: not found in {SECRETS_FILE}")
         return self._secrets[name]
+
+
+def _read_text(path: str) -> str:
+    """The file as text; anything but UTF-8 (a Latin-1 file, a binary) is one ConfigError."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    if b"\0" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path} is not a text file (it holds NUL bytes): pass the YAML "
+                          "configuration file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{path} is not UTF-8 text (line {line}: byte 0x{data[err.start]:02x}); "
+                          "save it as UTF-8, as Home Assistant requires") from None
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's several-line message as one line: what is wrong and where."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or getattr(err, "reason", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())

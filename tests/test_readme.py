@@ -34,3 +34,27 @@ def test_quick_start_commands():
     assert "pyhik demo" in quick and "pytest" in quick
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert "-m pytest -q" in ci and "-m pytest -q" in quick
+
+
+def test_readme_names_a_raw_stream_that_replay_reads(capsys):
+    import re
+
+    from pyhik.cli import main
+    named = re.findall(r"pyhik replay (tests/fixtures/streams/\S+\.bin)", README)
+    assert named, "README names no shipped raw stream"
+    for path in named:
+        assert main(["replay", str(Path(__file__).resolve().parent.parent / path)]) == 0
+    assert capsys.readouterr().out
+
+
+def test_readme_tells_the_emulators_login_and_the_start_stream_callbacks():
+    from pyhik.emulator.cli import DEFAULT_PASSWORD
+    emulate = README.split("``pyhik emulate --camera")[1].split("``pyhik replay")[0]
+    assert f"``{DEFAULT_PASSWORD}``" in emulate and "``admin``" in emulate
+    assert "pyhik emulate:" in emulate
+    dropin = README.split("The drop-in ``HikCamera``")[1].split("Lower level")[0]
+    assert "each callback is called once" in dropin and "stream_connected" in dropin
+
+
+def test_readme_says_v_goes_after_the_subcommand_too():
+    assert "``pyhik watch ... -v`` are the same" in README

@@ -114,7 +114,7 @@ def test_accented_names_are_folded_like_home_assistant(emulators, hubs):
 @pytest.mark.parametrize("name, slug", [
     ("Front Porch Motion", "front_porch_motion"), ("Straße Nord", "strasse_nord"),
     ("Ærø  --  Øst!", "aero_ost"), ("Bob's I/O", "bob_s_i_o"), ("Gate 1,000", "gate_1000"),
-    ("前门", "unknown"), ("  Home  Motion 1 ", "home_motion_1")])
+    ("前门", "qian_men"), ("🎥", "unknown"), ("  Home  Motion 1 ", "home_motion_1")])
 def test_entity_slug(name, slug):
     assert entity_slug(name) == slug
 

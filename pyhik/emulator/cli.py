@@ -12,6 +12,9 @@ from typing import Any, Dict, List, Optional
 from .device import EmulatedDevice
 
 DEMO_INACTIVE_AFTER_S = 2.0
+DEFAULT_PASSWORD = "12345"
+PREFIX = "pyhik emulate:"
+"""How each error line starts (also under ``python -m pyhik.emulator``)."""
 _DEMO_EVENTS = ("VMD", "linedetection")
 
 
@@ -21,10 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--camera", action="store_true", help="emulate a camera (the default)")
     what.add_argument("--nvr", type=int, metavar="N", help="emulate an NVR with N channels")
     parser.add_argument("--name", help='deviceName (default "Front Porch", or "Home" for an NVR)')
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on: 127.0.0.1 (the default), ::1 or [::1]")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     parser.add_argument("--username", default="admin", help="user name (default admin)")
-    parser.add_argument("--password", default="12345", help="password (default 12345)")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD,
+                        help=f"password (default {DEFAULT_PASSWORD})")
     parser.add_argument("--auth", choices=("digest", "basic", "both"), default="digest",
                         help="authentication offered (default digest)")
     parser.add_argument("--heartbeat", type=float, default=10.0, metavar="S",
@@ -57,17 +62,22 @@ def run(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> int
     """Serve until SIGINT / SIGTERM (or ``stop`` is set); 0 on a clean exit, 2 on bad options."""
     nvr: Optional[int] = getattr(args, "nvr", None)
     if nvr is not None and nvr < 1:
-        print("error: --nvr needs at least 1 channel", file=sys.stderr)
+        print(f"{PREFIX} --nvr needs at least 1 channel", file=sys.stderr)
         return 2
     if args.demo_events is not None and args.demo_events <= 0:
-        print("error: --demo-events needs a positive number of seconds", file=sys.stderr)
+        print(f"{PREFIX} --demo-events needs a positive number of seconds", file=sys.stderr)
         return 2
     kind = "nvr" if nvr else "camera"
     name = args.name or ("Home" if kind == "nvr" else "Front Porch")
     heartbeat = args.heartbeat if args.heartbeat and args.heartbeat > 0 else None
-    device = EmulatedDevice(name, kind=kind, channels=nvr or 1, username=args.username,
-                            password=args.password, auth=args.auth, host=args.host, port=args.port,
-                            heartbeat_s=heartbeat)
+    host = args.host.strip().strip("[]")  # [::1] and ::1 both mean the IPv6 loopback
+    try:
+        device = EmulatedDevice(name, kind=kind, channels=nvr or 1, username=args.username,
+                                password=args.password, auth=args.auth, host=host,
+                                port=args.port, heartbeat_s=heartbeat)
+    except ValueError as err:
+        print(f"{PREFIX} {err}", file=sys.stderr)
+        return 2
     stop = stop or threading.Event()
     previous = _install_signals(stop)
     threads: List[threading.Thread] = []
@@ -75,11 +85,14 @@ def run(args: argparse.Namespace, stop: Optional[threading.Event] = None) -> int
         try:
             device.start()
         except OSError as err:
-            print(f"error: cannot listen on {args.host}:{args.port}: {err.strerror or err}", file=sys.stderr)
+            print(f"{PREFIX} cannot listen on {args.host} port {args.port}: {err.strerror or err}",
+                  file=sys.stderr)
             return 1
         what = f"NVR with {device.channels} channels" if kind == "nvr" else "camera"
         print(f"Emulated {what} {name!r} at {device.url}", flush=True)
-        print(f"  user {args.username!r}, {args.auth} auth (password as given with --password); "
+        password = (f"password {args.password!r} (the default)" if args.password == DEFAULT_PASSWORD
+                    else "password as given with --password")
+        print(f"  user {args.username!r}, {password}, {args.auth} auth; "
               f"alert stream: {device.url}/ISAPI/Event/notification/alertStream", flush=True)
         print("  Ctrl-C to stop.", flush=True)
         if args.demo_events:

@@ -108,8 +108,8 @@ class EmulatedDevice:
 
     @property
     def url(self) -> str:
-        """Base URL, ``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        """Base URL, ``http://127.0.0.1:PORT`` (``http://[::1]:PORT`` for IPv6)."""
+        return f"http://{f'[{self.host}]' if ':' in self.host else self.host}:{self.port}"
 
     @property
     def open_streams(self) -> int:

@@ -36,6 +36,8 @@ class DeviceServer(ThreadingHTTPServer):
     def __init__(self, address: Tuple[str, int], device: "EmulatedDevice", generation: int) -> None:
         self.device = device
         self.generation = generation
+        if ":" in address[0]:  # an IPv6 address (::1): the socket's family must say so
+            self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
 
     def server_bind(self) -> None:
