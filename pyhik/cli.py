@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="parse a recorded raw alert stream and print its alerts")
     replay.add_argument("file", help="a capture (curl ... alertStream > FILE), or - for stdin")
     replay.add_argument("--json", action="store_true", help="one JSON object per line")
+    from .mqtt.cli import add_parser as add_mqtt_parser
+    add_mqtt_parser(sub)
     return parser
 
 
@@ -374,7 +376,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "watch": cmd_watch, "check": cmd_check,
-            "emulate": cmd_emulate, "replay": cmd_replay}
+            "emulate": cmd_emulate, "replay": cmd_replay,
+            "mqtt": lambda args: __import__("pyhik.mqtt.cli", fromlist=["run"]).run(args)}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,257 @@
+"""Shared helpers for the MQTT tests: a real Mosquitto of their own, and a subscriber.
+
+``Mosquitto`` runs /usr/sbin/mosquitto on a free 127.0.0.1 port with a config file written
+into the test's tmp_path (persistence off); tests restart and kill it by PID. ``Subscriber``
+is a paho client that records every message and waits on conditions with a bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
+
+import pytest
+
+WAIT_S = 10.0
+INSTALL_HINT = "mosquitto is not installed: apt-get install -y mosquitto"
+
+
+def mosquitto_binary() -> Optional[str]:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+
+
+def require_mosquitto() -> str:
+    """The mosquitto binary, or skip (CI turns this skip into a failure)."""
+    binary = mosquitto_binary()
+    if binary is None:
+        pytest.skip(INSTALL_HINT)
+    try:
+        import paho.mqtt.client  # noqa: F401
+    except ImportError:
+        pytest.skip("paho-mqtt is not installed (needed with mosquitto): pip install -e '.[test]'")
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = WAIT_S, step: float = 0.01) -> Any:
+    """Poll ``predicate`` until it is truthy (returned) or ``timeout`` passes (None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
+
+
+class Mosquitto:
+    """One Mosquitto broker of the test's own: start, stop, kill and restart by PID."""
+
+    def __init__(self, folder: Path, *, extra: Sequence[str] = (), port: Optional[int] = None,
+                 tls_port: Optional[int] = None, anonymous: bool = True) -> None:
+        self.binary = require_mosquitto()
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.tls_port = tls_port
+        self.extra = list(extra)
+        self.anonymous = anonymous
+        self.conf = self.folder / "mosquitto.conf"
+        self.log = self.folder / "mosquitto.log"
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def write_conf(self) -> None:
+        lines = ["persistence false", f"log_dest file {self.log}", "log_type all",
+                 "per_listener_settings false", f"listener {self.port} 127.0.0.1",
+                 f"allow_anonymous {'true' if self.anonymous else 'false'}"]
+        lines += self.extra
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def start(self) -> "Mosquitto":
+        self.write_conf()
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ports = [self.port] + ([self.tls_port] if self.tls_port else [])
+        if not wait_for(lambda: all(_accepts(p) for p in ports) or self.proc.poll() is not None):
+            raise RuntimeError("mosquitto did not start listening")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()[-500:]} "
+                               f"{self.log.read_text()[-500:] if self.log.exists() else ''}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._close_pipes()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self._close_pipes()
+
+    def restart(self) -> None:
+        """Kill -9 (nothing retained survives: persistence is off) and start again."""
+        self.kill()
+        self.start()
+
+    def _close_pipes(self) -> None:
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Msg(NamedTuple):
+    topic: str
+    payload: bytes
+    retain: bool
+    at: float
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class Subscriber:
+    """Records every message on ``filters``; reconnects by itself after a broker restart."""
+
+    def __init__(self, port: int, filters: Sequence[str] = ("#",), *, name: str = "test-sub",
+                 **tls: Any) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.filters = list(filters)
+        self.messages: List[Msg] = []
+        self.connects = 0
+        self._cond = threading.Condition()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{port}")
+        self.client.reconnect_delay_set(0.05, 0.2)
+        if tls:
+            self.client.tls_set(**tls)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port, 30)
+        self.client.loop_start()
+        if not self.wait(lambda: self.connects > 0):
+            raise RuntimeError("test subscriber could not connect")
+
+    def _on_connect(self, client: Any, _u: Any, _f: Any, _rc: Any, _p: Any) -> None:
+        client.subscribe([(f, 1) for f in self.filters])
+        with self._cond:
+            self.connects += 1
+            self._cond.notify_all()
+
+    def _on_message(self, _client: Any, _u: Any, msg: Any) -> None:
+        with self._cond:
+            self.messages.append(Msg(msg.topic, bytes(msg.payload), bool(msg.retain),
+                                     time.monotonic()))
+            self._cond.notify_all()
+
+    def wait(self, predicate: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+        """Wait until ``predicate()`` is truthy; returns its last value."""
+        with self._cond:
+            result = None
+
+            def check() -> Any:
+                nonlocal result
+                result = predicate()
+                return result
+            self._cond.wait_for(check, timeout)
+            return result
+
+    def on(self, topic: str) -> List[Msg]:
+        with self._cond:
+            return [m for m in self.messages if m.topic == topic]
+
+    def last(self, topic: str) -> Optional[Msg]:
+        found = self.on(topic)
+        return found[-1] if found else None
+
+    def last_text(self, topic: str) -> Optional[str]:
+        msg = self.last(topic)
+        return msg.text if msg is not None else None
+
+    def wait_last(self, topic: str, text: str, timeout: float = WAIT_S) -> bool:
+        return bool(self.wait(lambda: self.last_text(topic) == text, timeout))
+
+    def latest(self) -> Dict[str, bytes]:
+        """topic -> last payload seen (what the broker retains, for retained topics)."""
+        with self._cond:
+            out: Dict[str, bytes] = {}
+            for m in self.messages:
+                out[m.topic] = m.payload
+            return out
+
+    def clear(self) -> None:
+        with self._cond:
+            self.messages = []
+
+    def publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def retained_snapshot(port: int, filters: Sequence[str] = ("#",), marker: str = "test/marker",
+                      timeout: float = WAIT_S) -> Dict[str, bytes]:
+    """Everything the broker retains under ``filters`` now (a fresh subscriber, with a
+    marker message to know that every retained message has arrived)."""
+    sub = Subscriber(port, list(filters) + [marker], name=f"snap-{time.monotonic_ns()}")
+    try:
+        sub.publish(marker, "end")
+        if not sub.wait(lambda: sub.last(marker) is not None, timeout):
+            raise AssertionError("the snapshot marker never came back")
+        with sub._cond:
+            return {m.topic: m.payload for m in sub.messages if m.retain}
+    finally:
+        sub.close()
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    """A running Mosquitto of this test's own (stopped at the end)."""
+    server = Mosquitto(tmp_path / "mosquitto").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def subscriber(broker: Mosquitto):
+    sub = Subscriber(broker.port)
+    yield sub
+    sub.close()
