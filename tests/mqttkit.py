@@ -63,7 +63,8 @@ class Mosquitto:
     """One Mosquitto broker of the test's own: start, stop, kill and restart by PID."""
 
     def __init__(self, folder: Path, *, extra: Sequence[str] = (), port: Optional[int] = None,
-                 tls_port: Optional[int] = None, anonymous: bool = True) -> None:
+                 tls_port: Optional[int] = None, anonymous: bool = True,
+                 persistence: bool = False) -> None:
         self.binary = require_mosquitto()
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -71,6 +72,7 @@ class Mosquitto:
         self.tls_port = tls_port
         self.extra = list(extra)
         self.anonymous = anonymous
+        self.persistence = persistence
         self.conf = self.folder / "mosquitto.conf"
         self.log = self.folder / "mosquitto.log"
         self.proc: Optional[subprocess.Popen] = None
@@ -80,7 +82,9 @@ class Mosquitto:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def write_conf(self) -> None:
-        lines = ["persistence false", f"log_dest file {self.log}", "log_type all",
+        lines = ([f"persistence true\npersistence_location {self.folder}/"] if self.persistence
+                 else ["persistence false"])
+        lines += [f"log_dest file {self.log}", "log_type all",
                  "per_listener_settings false", f"listener {self.port} 127.0.0.1",
                  f"allow_anonymous {'true' if self.anonymous else 'false'}"]
         lines += self.extra
@@ -150,15 +154,19 @@ class Subscriber:
     """Records every message on ``filters``; reconnects by itself after a broker restart."""
 
     def __init__(self, port: int, filters: Sequence[str] = ("#",), *, name: str = "test-sub",
-                 **tls: Any) -> None:
+                 clean_session: bool = True, username: Optional[str] = None,
+                 password: Optional[str] = None, **tls: Any) -> None:
         import paho.mqtt.client as mqtt
 
         self.filters = list(filters)
         self.messages: List[Msg] = []
         self.connects = 0
         self._cond = threading.Condition()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{port}")
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{port}",
+                                  clean_session=clean_session)
         self.client.reconnect_delay_set(0.05, 0.2)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         if tls:
             self.client.tls_set(**tls)
         self.client.on_connect = self._on_connect
