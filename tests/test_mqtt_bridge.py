@@ -283,3 +283,52 @@ def test_same_bridge_id_twice_is_logged(broker, emulators, bridges, caplog):
     bridges(broker.port, [], bridge_id="twin")
     assert wait_for(lambda: any("same client id" in r.getMessage() for r in caplog.records),
                     timeout=15)
+
+
+@pytest.mark.parametrize("mode", ["device", "entity"])
+def test_removed_sensors_and_devices_leave_no_ghosts(broker, emulators, mode):
+    front, garage, home = (camera(emulators), camera(emulators, "Garage"), nvr(emulators))
+    other = make_bridge(broker.port, [config(home, NVR_CUSTOMIZE)], bridge_id="other",
+                        discovery=mode).start(10)
+    first = make_bridge(broker.port, [config(front, {}), config(garage, {})],
+                        discovery=mode).start(10)
+    fnode, gnode, hnode = node_of(front), node_of(garage), node_of(home)
+    try:
+        def published(snap: Dict[str, bytes]) -> bool:
+            return all(f"pyhik/{n}/availability" in snap for n in (fnode, gnode, hnode)) and \
+                first.republished and other.republished and len(first.ready_nodes()) == 2
+        assert wait_for(lambda: published(retained_snapshot(broker.port)), step=0.1)
+    finally:
+        first.stop()
+    lc_config = (f"homeassistant/binary_sensor/{fnode}/line_crossing/config" if mode == "entity"
+                 else f"homeassistant/device/{fnode}/config")
+    snap = retained_snapshot(broker.port)
+    assert f"pyhik/{fnode}/line_crossing/state" in snap and lc_config in snap
+    # the next run: line crossing ignored, Garage gone from the configuration
+    second = make_bridge(broker.port, [config(front, {"line_crossing": {"ignored": True}})],
+                         discovery=mode).start(10)
+    try:
+        def cleaned() -> Dict[str, bytes]:
+            snap = retained_snapshot(broker.port)
+            gone = [f"pyhik/{fnode}/line_crossing/state", f"pyhik/{fnode}/line_crossing/attributes",
+                    f"pyhik/{gnode}/motion/state", f"pyhik/{gnode}/availability"]
+            gone += ([f"homeassistant/device/{gnode}/config"] if mode == "device" else
+                     [lc_config, f"homeassistant/binary_sensor/{gnode}/motion/config"])
+            ok = not any(t in snap for t in gone) and snap.get(
+                f"pyhik/{fnode}/availability") == b"online"
+            return snap if ok else {}
+        snap = wait_for(cleaned, step=0.1)
+        assert snap, "removed sensors or devices are still retained"
+        if mode == "device":
+            cmps = json.loads(snap[f"homeassistant/device/{fnode}/config"])["cmps"]
+            assert cmps["line_crossing"] == {"p": "binary_sensor"}  # Home Assistant removes it
+            assert cmps["motion"]["unique_id"] == f"pyhik_{fnode}_motion"
+            assert f"homeassistant/device/{hnode}/config" in snap  # the other bridge's
+        else:
+            assert f"homeassistant/binary_sensor/{fnode}/motion/config" in snap
+            assert f"homeassistant/binary_sensor/{hnode}/motion_1/config" in snap
+        assert snap[f"pyhik/{hnode}/availability"] == b"online"
+        assert snap[f"pyhik/{fnode}/motion/state"] == b"OFF"
+    finally:
+        second.stop()
+        other.stop()
