@@ -87,6 +87,8 @@ class Mosquitto:
         lines += [f"log_dest file {self.log}", "log_type all",
                  "per_listener_settings false", f"listener {self.port} 127.0.0.1",
                  f"allow_anonymous {'true' if self.anonymous else 'false'}"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            lines.append("user root")  # else it drops to 'mosquitto', who cannot read tmp_path
         lines += self.extra
         self.conf.write_text("\n".join(lines) + "\n")
 
