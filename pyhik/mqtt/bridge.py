@@ -86,12 +86,15 @@ class Bridge:
                                self, tls_ca=tls_ca, backoff=backoff)
 
     # -- life cycle ------------------------------------------------------------------------
-    def start(self, timeout_s: float = START_TIMEOUT_S) -> "Bridge":
+    def start(self, timeout_s: float = START_TIMEOUT_S,
+              cancel: Optional[threading.Event] = None) -> "Bridge":
         """Connect (raises :class:`~pyhik.mqtt.broker.BrokerError` on failure), then set up
-        and watch every device in the background."""
+        and watch every device in the background. With ``cancel`` set while connecting,
+        returns without starting the devices (call :meth:`stop` as usual)."""
         self.session.start()
         try:
-            self.session.wait_connected(timeout_s)
+            if not self.session.wait_connected(timeout_s, cancel):
+                return self
         except BaseException:
             self.session.stop()
             raise

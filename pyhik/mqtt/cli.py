@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, *, stop: Optional[threading.Event] = None,
         bridge = Bridge(options.configs, options.broker, topics, discovery=args.discovery,
                         tls_ca=args.tls_ca, **bridge_options)
         with _signals_set(stop):
-            bridge.start(args.connect_timeout)
+            bridge.start(args.connect_timeout, stop)
             try:
                 while not stop.wait(0.5):
                     pass

@@ -96,11 +96,14 @@ class Session:
         self._thread = threading.Thread(target=self._run, name="pyhik-mqtt-session", daemon=True)
         self._thread.start()
 
-    def wait_connected(self, timeout_s: float) -> None:
+    def wait_connected(self, timeout_s: float, cancel: Optional[threading.Event] = None) -> bool:
         """Wait for the first connection; raise :class:`BrokerError` when the broker refused
-        the login or TLS, or was not reached within ``timeout_s``."""
+        the login or TLS, or was not reached within ``timeout_s``. False when ``cancel``
+        was set first."""
         deadline = time.monotonic() + timeout_s
         while not self._first.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if cancel is not None and cancel.is_set():
+                return False
             if self._fatal or time.monotonic() >= deadline:
                 break
         if self._fatal:
@@ -108,6 +111,7 @@ class Session:
         if not self._ever_connected:
             raise BrokerError(f"cannot reach the broker {self.broker.display} within "
                               f"{timeout_s:g} s: {self.last_error or 'no answer'}")
+        return True
 
     @property
     def connected(self) -> bool:
