@@ -9,13 +9,15 @@ from typing import Any, Dict, List
 
 import pytest
 
-from mqttkit import Mosquitto, Outage, Subscriber, broker, retained_snapshot, subscriber, wait_for  # noqa: F401
+from mqttkit import Mosquitto, Outage, Subscriber, retained_snapshot, wait_for
 from mqtt_setup import (CAMERA_CUSTOMIZE, NVR_CUSTOMIZE, camera, config, device_options,
                         make_bridge, nvr)
 from pyhik.mqtt.payloads import attributes_payload, device_view, state_payload
 from pyhik.mqtt.topics import device_topic_id
 
 T_BRIDGE = "pyhik/bridge/test/availability"
+
+pytest_plugins = ("mqttkit",)  # its broker and subscriber fixtures
 
 
 def node_of(dev: Any) -> str:

@@ -8,15 +8,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import pytest
 
-from mqttkit import Mosquitto, Subscriber, broker, free_port, subscriber, wait_for  # noqa: F401
-from mqtt_setup import CAMERA_CUSTOMIZE, camera, nvr
+from mqttkit import Mosquitto, Subscriber, free_port
+from mqtt_setup import camera, nvr
 from pyhik.mqtt.topics import device_topic_id
 
 REPO = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ("mqttkit",)  # its broker and subscriber fixtures
 
 
 def write_config(path: Path, *devices: Any, customize: Optional[dict] = None) -> Path:

@@ -8,8 +8,9 @@ import sys
 import threading
 from pathlib import Path
 
-from mqttkit import broker, subscriber  # noqa: F401
 from pyhik.mqtt.session import default_backoff
+
+pytest_plugins = ("mqttkit",)  # its broker and subscriber fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, List, Mapping, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..backoff import AUTH_RETRY_S, Backoff

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, List, Mapping, Optional
+from typing import Any, Callable, List, Mapping, Optional, cast
 
 from ..config import parse_device
 from ..demo import (CAMERA_CUSTOMIZE, FOREVER_PAUSE_S, HEARTBEAT_S, NVR_CUSTOMIZE, PASSWORD,
@@ -52,11 +52,11 @@ def run_mqtt_demo(broker_url: Optional[str], note: Callable[[str], None] = print
     devices = _emulators()
     bridge = None
     try:
-        customs = [scaled_customize(CAMERA_CUSTOMIZE, time_scale),
-                   scaled_customize(NVR_CUSTOMIZE, time_scale)]
+        customs = [scaled_customize(cast(Mapping[str, Mapping[str, Any]], custom), time_scale)
+                   for custom in (CAMERA_CUSTOMIZE, NVR_CUSTOMIZE)]
         configs = [parse_device({"host": "127.0.0.1", "port": dev.port, "username": USERNAME,
                                  "password": PASSWORD, "customize": custom})
-                   for dev, custom in zip(devices, customs)]
+                   for dev, custom in zip(devices, customs)]  # noqa: B905 (3.9)
         stale_s = STALE_S * time_scale
         bridge_options.setdefault("device_options", lambda: {"stale_s": stale_s})
         bridge = Bridge(configs, broker, Topics(bridge_id), tls_ca=tls_ca, **bridge_options)
