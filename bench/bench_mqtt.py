@@ -17,7 +17,6 @@ max_queued_messages 1000 per client) and ``pyhik mqtt`` as a process of its own:
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -26,7 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import common
 from common import row, section

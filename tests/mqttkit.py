@@ -252,16 +252,16 @@ def retained_snapshot(port: int, filters: Sequence[str] = ("#",), marker: str = 
         sub.close()
 
 
-@pytest.fixture
-def broker(tmp_path: Path):
+@pytest.fixture(name="broker")
+def broker_fixture(tmp_path: Path):
     """A running Mosquitto of this test's own (stopped at the end)."""
     server = Mosquitto(tmp_path / "mosquitto").start()
     yield server
     server.stop()
 
 
-@pytest.fixture
-def subscriber(broker: Mosquitto):
+@pytest.fixture(name="subscriber")
+def subscriber_fixture(broker: Mosquitto):
     sub = Subscriber(broker.port)
     yield sub
     sub.close()

@@ -9,15 +9,14 @@ from typing import Any, Dict, List
 
 import pytest
 
-from mqttkit import Mosquitto, Outage, Subscriber, retained_snapshot, wait_for
+from mqttkit import (Mosquitto, Outage, Subscriber, broker_fixture,  # noqa: F401 (fixtures)
+                     retained_snapshot, subscriber_fixture, wait_for)
 from mqtt_setup import (CAMERA_CUSTOMIZE, NVR_CUSTOMIZE, camera, config, device_options,
                         make_bridge, nvr)
 from pyhik.mqtt.payloads import attributes_payload, device_view, state_payload
 from pyhik.mqtt.topics import device_topic_id
 
 T_BRIDGE = "pyhik/bridge/test/availability"
-
-pytest_plugins = ("mqttkit",)  # its broker and subscriber fixtures
 
 
 def node_of(dev: Any) -> str:

@@ -12,13 +12,12 @@ from typing import Any, Optional
 
 import pytest
 
-from mqttkit import Mosquitto, Subscriber, free_port
+from mqttkit import (Mosquitto, Subscriber, broker_fixture,  # noqa: F401 (fixtures)
+                     free_port, subscriber_fixture)
 from mqtt_setup import camera, nvr
 from pyhik.mqtt.topics import device_topic_id
 
 REPO = Path(__file__).resolve().parent.parent
-
-pytest_plugins = ("mqttkit",)  # its broker and subscriber fixtures
 
 
 def write_config(path: Path, *devices: Any, customize: Optional[dict] = None) -> Path:

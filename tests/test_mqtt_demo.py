@@ -8,9 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
+from mqttkit import broker_fixture, subscriber_fixture  # noqa: F401 (fixtures)
 from pyhik.mqtt.session import default_backoff
-
-pytest_plugins = ("mqttkit",)  # its broker and subscriber fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 

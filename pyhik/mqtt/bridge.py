@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Deque, List, Mapping, Optional, Sequence, Tuple
 
@@ -117,9 +118,10 @@ class Bridge:
         closers = [threading.Thread(target=d.hub.close, daemon=True) for d in self._devices]
         for closer in closers:
             closer.start()
+        deadline = time.monotonic() + timeout_s
         self.session.stop(last_words, timeout_s)
         for closer in closers:
-            closer.join(timeout_s)
+            closer.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def devices(self) -> List[DeviceSensors]:

@@ -120,11 +120,11 @@ class Session:
     def stop(self, last_words: Sequence[Tuple[str, str]] = (), timeout_s: float = 1.0) -> None:
         """Publish ``last_words`` (retained) if connected and wait up to ``timeout_s`` for
         the broker to take them, then disconnect cleanly (no Last Will) and end."""
+        deadline = time.monotonic() + timeout_s
         self._stopping = True
         client = self._client
         if client is not None and self._connected:
             mids = [m for m in (self.publish(t, p) for t, p in last_words) if m is not None]
-            deadline = time.monotonic() + timeout_s
             with self._acked:
                 self._acked.wait_for(lambda: all(self._waiting.get(m) for m in mids),
                                      max(0.0, deadline - time.monotonic()))
@@ -133,7 +133,7 @@ class Session:
         self._stop.set()
         self._ended.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout_s)
+            self._thread.join(max(0.05, deadline - time.monotonic()))
 
     # -- publishing ------------------------------------------------------------------------
     def publish(self, topic: str, payload: str, retain: bool = True) -> Optional[int]:
