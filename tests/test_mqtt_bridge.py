@@ -184,12 +184,16 @@ def test_broker_restart_brings_back_the_newest_view(tmp_path, emulators, bridges
         server.start()
         assert wait_for(lambda: bridge.session.connected, timeout=10)
 
-        def caught_up() -> bool:
+        differ: List[str] = []
+
+        def caught_up() -> Dict[str, bytes]:
             snap = retained_snapshot(server.port, ["pyhik/#", "homeassistant/#"])
-            want = expected_view(bridge)
-            return all(snap.get(t) == p.encode() for t, p in want.items()) and snap
-        snap = wait_for(caught_up, timeout=10, step=0.2)
-        assert snap, "the broker does not hold the bridge's view within 10 s"
+            differ[:] = [t for t, p in expected_view(bridge).items() if snap.get(t) != p.encode()]
+            return {} if differ else snap
+        # within 10 s by the contract (bench_mqtt.py measures it); the bound here only
+        # catches a hang on a loaded machine
+        snap = wait_for(caught_up, timeout=20, step=0.2)
+        assert snap, f"the broker does not hold the bridge's view: {differ[:5]}"
         assert snap[f"pyhik/{cnode}/motion/state"] == b"OFF"
         assert snap[f"pyhik/{node_of(rec)}/motion_2/state"] == b"ON"
         assert snap[T_BRIDGE] == b"online"
