@@ -337,3 +337,13 @@ def test_removed_sensors_and_devices_leave_no_ghosts(broker, emulators, mode):
     finally:
         second.stop()
         other.stop()
+
+
+def test_discovery_none_publishes_only_the_topics(broker, subscriber, emulators, bridges):
+    cam = camera(emulators)
+    bridges(broker.port, [config(cam, CAMERA_CUSTOMIZE)], discovery="none")
+    node = node_of(cam)
+    wait_online(subscriber, node)
+    assert subscriber.wait_last(f"pyhik/{node}/motion/state", "OFF")
+    assert subscriber.wait(lambda: subscriber.last("pyhik/bridge/test/info") is not None)
+    assert not any(m.topic.startswith("homeassistant/") for m in subscriber.messages)
