@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 from typing import Any, Dict, List
 
 import pytest
@@ -347,3 +349,28 @@ def test_discovery_none_publishes_only_the_topics(broker, subscriber, emulators,
     assert subscriber.wait_last(f"pyhik/{node}/motion/state", "OFF")
     assert subscriber.wait(lambda: subscriber.last("pyhik/bridge/test/info") is not None)
     assert not any(m.topic.startswith("homeassistant/") for m in subscriber.messages)
+
+
+def test_discovery_goes_out_when_the_broker_hides_retained_configs(tmp_path, emulators):
+    passwd = "/usr/bin/mosquitto_passwd"
+    if not os.path.exists(passwd):
+        pytest.skip("mosquitto_passwd is missing: apt-get install -y mosquitto")
+    pwfile, aclfile = tmp_path / "passwords", tmp_path / "acl"
+    pwfile.write_text("")
+    subprocess.run([passwd, "-b", str(pwfile), "watcher", "w"], check=True)
+    # anonymous clients (the bridge) may publish but not read back what they publish
+    aclfile.write_text("topic write homeassistant/#\ntopic read homeassistant/status\n"
+                       "topic write pyhik/#\n\nuser watcher\ntopic readwrite #\n")
+    server = Mosquitto(tmp_path / "m", extra=[f"password_file {pwfile}",
+                                              f"acl_file {aclfile}"]).start()
+    sub = Subscriber(server.port, username="watcher", password="w")
+    bridge = make_bridge(server.port, [config(camera(emulators), CAMERA_CUSTOMIZE)])
+    bridge.learn_timeout_s = 0.3
+    try:
+        bridge.start(10)
+        assert sub.wait(lambda: any(m.topic.startswith("homeassistant/device/") and
+                                    b"front_porch_motion" in m.payload for m in sub.messages))
+    finally:
+        bridge.stop()
+        sub.close()
+        server.stop()

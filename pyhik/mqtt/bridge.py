@@ -36,6 +36,8 @@ _LOGGER = logging.getLogger(__name__)
 BIRTH_DELAY_S = (1.0, 5.0)
 """Random wait before re-publishing for a Home Assistant birth (spreads many bridges)."""
 START_TIMEOUT_S = 15.0
+LEARN_TIMEOUT_S = 5.0
+"""How long to wait for the retained discovery of a previous run before publishing anyway."""
 
 
 class _Device:
@@ -81,6 +83,7 @@ class Bridge:
         self._birth_timer: Optional[threading.Timer] = None
         self._closing = False
         self._stopped = threading.Event()
+        self.learn_timeout_s = LEARN_TIMEOUT_S
         self.republished = 0
         """How many times the whole view was published (connects and births)."""
         self.session = Session(broker, topics.client_id, (topics.bridge_availability, OFFLINE),
@@ -266,7 +269,8 @@ class Bridge:
     def on_connected(self) -> None:
         with self._lock:
             with self._outbox_lock:
-                self._acks.clear()
+                while self._acks:  # the last connection's, not yet taken in
+                    self._outbox.acknowledged(self._acks.popleft())
                 self._outbox.new_connection()
             self.session.subscribe([self.topics.ha_status])
             if self._closing:
@@ -278,6 +282,17 @@ class Bridge:
             self._learn_mid = self.session.subscribe(
                 [self.topics.device_config_filter, self.topics.entity_config_filter,
                  self.topics.bridge_info])
+            timer = threading.Timer(self.learn_timeout_s, self._learning_overdue)
+            timer.daemon = True
+            timer.start()
+
+    def _learning_overdue(self) -> None:
+        with self._lock:
+            if not self._learned and self.session.connected and not self._closing:
+                _LOGGER.warning("could not read back the retained discovery (no answer in "
+                                "%g s; a broker ACL?): sensors removed since the last run stay "
+                                "in Home Assistant", self.learn_timeout_s)
+                self._end_learning()
 
     def on_disconnected(self) -> None:
         with self._lock:
