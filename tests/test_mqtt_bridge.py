@@ -374,3 +374,22 @@ def test_discovery_goes_out_when_the_broker_hides_retained_configs(tmp_path, emu
         bridge.stop()
         sub.close()
         server.stop()
+
+
+def test_a_device_that_refuses_or_is_down_does_not_hold_up_the_others(broker, subscriber,
+                                                                      emulators, bridges,
+                                                                      caplog):
+    caplog.set_level(logging.ERROR, logger="pyhik.mqtt")
+    good, locked = camera(emulators), camera(emulators, "Gate")
+    down = camera(emulators, "Shed")
+    down.stop()
+    bridge = bridges(broker.port, [config(locked, {}, password="wrong"), config(good, {}),
+                                   config(down, {}, name="Shed")])
+    wait_online(subscriber, node_of(good))
+    assert subscriber.wait(lambda: subscriber.last(
+        f"homeassistant/device/{node_of(good)}/config") is not None)
+    assert wait_for(lambda: any("tried again after 5, 10" in r.getMessage()
+                                for r in caplog.records))
+    assert wait_for(lambda: any(r.getMessage().startswith("Shed:") for r in caplog.records))
+    assert bridge.ready_nodes() == [node_of(good)]
+    assert locked.auth_failures == 1  # one refused login, the next one minutes later

@@ -137,14 +137,16 @@ class Bridge:
     # -- devices ---------------------------------------------------------------------------
     def _run_device(self, dev: _Device) -> None:
         backoff = self._setup_backoff()
+        # as the stream does: 5, 10, 20, 40, then every 60 minutes, clear of the lockout
+        auth_backoff = Backoff(AUTH_RETRY_S, 12 * AUTH_RETRY_S, jitter=0.0)
         logged = None
         while not self._stopped.is_set():
             try:
                 dev.hub.setup()
                 break
             except AuthenticationError as err:
-                delay = AUTH_RETRY_S
-                text = f"{err} (next try in {delay:g} s, to stay clear of the device's lockout)"
+                delay = auth_backoff.next_delay()
+                text = f"{err} (tried again after 5, 10, 20, 40, then every 60 minutes)"
             except Exception as err:  # a dead device must not end the bridge
                 delay = backoff.next_delay()
                 text = f"{err}"
