@@ -1,4 +1,4 @@
-"""Shared helpers for the MQTT tests: a real Mosquitto of their own, and a subscriber.
+"""Shared helpers for the MQTT tests: a real Mosquitto of their own, a subscriber, the bridge.
 
 ``Mosquitto`` runs /usr/sbin/mosquitto on a free 127.0.0.1 port with a config file written
 into the test's tmp_path (persistence off); tests restart and kill it by PID. ``Subscriber``
@@ -340,3 +340,60 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+# -- the bridge under test -------------------------------------------------------------
+CAMERA_CUSTOMIZE = {"motion": {"delay": 1.0}, "line_crossing": {"ignored": True}}
+NVR_CUSTOMIZE = {"motion_1": {"delay": 1.0}, "field_detection_2": {"ignored": True}}
+HEARTBEAT_S = 0.2
+
+
+def camera(emulators: Any, name: str = "Front Porch", **kw: Any) -> Any:
+    """A camera with motion, line crossing and alarm input 1 (heartbeats every 0.2 s)."""
+    from pyhik.emulator import TriggerSpec
+    kw.setdefault("triggers", [TriggerSpec("VMD", channel=1), TriggerSpec("linedetection", channel=1),
+                               TriggerSpec("IO", io_port=1)])
+    return emulators(name, heartbeat_s=HEARTBEAT_S, **kw)
+
+
+def nvr(emulators: Any, name: str = "Home", channels: int = 2, **kw: Any) -> Any:
+    """An NVR with motion, line crossing and field detection on every channel."""
+    from pyhik.emulator import TriggerSpec
+    triggers = [TriggerSpec(event, channel=ch) for ch in range(1, channels + 1)
+                for event in ("VMD", "linedetection", "fielddetection")]
+    return emulators(name, kind="nvr", channels=channels, heartbeat_s=HEARTBEAT_S,
+                     triggers=triggers, **kw)
+
+
+def config(dev: Any, customize: Optional[Dict[str, Any]] = None, **extra: Any) -> Any:
+    """The configuration entry of an emulated device (its credentials, 127.0.0.1)."""
+    from pyhik.config import parse_device
+
+    entry = {"host": "127.0.0.1", "port": dev.port, "username": "admin", "password": "12345",
+             "customize": customize or {}}
+    entry.update(extra)
+    return parse_device(entry)
+
+
+def device_options() -> Dict[str, Any]:
+    """Quick stream reconnects, a 1 s watchdog and a 0.5 s release of active-only events."""
+    from pyhik.backoff import Backoff
+    from pyhik.watchdog import Watchdog
+
+    return dict(backoff=Backoff(0.05, 0.2, jitter=0.0),
+                watchdog=Watchdog(min_limit_s=1.0, silent_limit_s=1.0), stale_s=0.5)
+
+
+def make_bridge(port: int, configs: List[Any], bridge_id: str = "test", **kw: Any) -> Any:
+    """A bridge with quick reconnects and births, not started."""
+    from pyhik.backoff import Backoff
+    from pyhik.mqtt.bridge import Bridge
+    from pyhik.mqtt.broker import Broker
+    from pyhik.mqtt.topics import Topics
+
+    topics = Topics(bridge_id, kw.pop("base", "pyhik"), kw.pop("prefix", "homeassistant"))
+    kw.setdefault("device_options", device_options)
+    kw.setdefault("backoff", Backoff(0.05, 0.3, jitter=0.2))
+    kw.setdefault("setup_backoff", lambda: Backoff(0.05, 0.2))
+    kw.setdefault("birth_delay_s", (0.05, 0.1))
+    return Bridge(configs, Broker("127.0.0.1", port), topics, **kw)

@@ -11,10 +11,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from mqttkit import (Mosquitto, Outage, Subscriber, broker_fixture,  # noqa: F401 (fixtures)
-                     retained_snapshot, subscriber_fixture, wait_for)
-from mqtt_setup import (CAMERA_CUSTOMIZE, NVR_CUSTOMIZE, camera, config, device_options,
-                        make_bridge, nvr)
+from mqttkit import (CAMERA_CUSTOMIZE, NVR_CUSTOMIZE, Mosquitto, Outage, Subscriber, camera,
+                     config, device_options, make_bridge, nvr, retained_snapshot, wait_for)
+from mqttkit import broker_fixture, subscriber_fixture  # noqa: F401 (fixtures)
 from pyhik.mqtt.payloads import attributes_payload, device_view, state_payload
 from pyhik.mqtt.topics import device_topic_id
 

@@ -12,9 +12,8 @@ from typing import Any, Optional
 
 import pytest
 
-from mqttkit import (Mosquitto, Subscriber, broker_fixture,  # noqa: F401 (fixtures)
-                     free_port, subscriber_fixture)
-from mqtt_setup import camera, nvr
+from mqttkit import (Mosquitto, Subscriber, broker_fixture, camera,  # noqa: F401 (fixtures)
+                     free_port, nvr, subscriber_fixture)
 from pyhik.mqtt.topics import device_topic_id
 
 REPO = Path(__file__).resolve().parent.parent
