@@ -392,3 +392,21 @@ def test_a_device_that_refuses_or_is_down_does_not_hold_up_the_others(broker, su
     assert wait_for(lambda: any(r.getMessage().startswith("Shed:") for r in caplog.records))
     assert bridge.ready_nodes() == [node_of(good)]
     assert locked.auth_failures == 1  # one refused login, the next one minutes later
+
+
+def test_a_broker_refusing_later_is_retried_until_it_accepts(tmp_path, emulators, bridges):
+    pwfile = tmp_path / "passwords"
+    pwfile.write_text("")
+    server = Mosquitto(tmp_path / "m").start()
+    try:
+        bridge = bridges(server.port, [config(camera(emulators), CAMERA_CUSTOMIZE)])
+        server.anonymous, server.extra = False, [f"password_file {pwfile}"]
+        server.restart()
+        assert wait_for(lambda: "refused" in (bridge.session.last_error or ""))
+        server.anonymous, server.extra = True, []
+        server.restart()
+        assert wait_for(lambda: bridge.session.connected)
+        snap = wait_for(lambda: retained_snapshot(server.port).get(T_BRIDGE), step=0.1)
+        assert snap == b"online"
+    finally:
+        server.stop()

@@ -223,6 +223,7 @@ class Session:
             text = f"the broker {self.broker.display} refused the connection: {reason}"
             self._failed(text, fatal=any(w in str(reason).lower() for w in _REFUSED_FOR_GOOD))
             _LOGGER.debug(text)
+            self._ended.set()  # this client is done, whether or not paho reports a disconnect
             return
         self._connected = True
         self._connected_at = time.monotonic()
