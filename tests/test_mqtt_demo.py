@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 from mqttkit import broker_fixture, subscriber_fixture  # noqa: F401 (fixtures)
-from pyhik.mqtt.session import default_backoff
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,6 +40,8 @@ def test_demo_publishes_the_emulated_devices(broker, subscriber):
 
 
 def test_reconnect_backoff_is_quick_capped_and_jittered():
+    from pyhik.mqtt.session import default_backoff
+
     delays = [default_backoff().next_delay() for _ in range(50)]
     assert max(delays) <= 1.0 and len(set(delays)) > 1  # the first retry within 1 s
     backoff = default_backoff()
