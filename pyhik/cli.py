@@ -51,6 +51,9 @@ def _device_arguments(parser: argparse.ArgumentParser, *, config: bool) -> None:
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forever", action="store_true", help="keep playing events until Ctrl-C")
+    parser.add_argument("--mqtt", metavar="URL",
+                        help="publish the emulated devices to this MQTT broker "
+                             "(mqtt://HOST:PORT) with Home Assistant discovery, until Ctrl-C")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
 
 
@@ -66,6 +69,11 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _emulate_arguments(parser: argparse.ArgumentParser) -> None:
     from .emulator.cli import add_arguments
+    add_arguments(parser)
+
+
+def _mqtt_arguments(parser: argparse.ArgumentParser) -> None:
+    from .mqtt.cli import add_arguments
     add_arguments(parser)
 
 
@@ -227,10 +235,18 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.mqtt:
+        from .mqtt.cli import run_demo as run_mqtt_demo
+        return run_mqtt_demo(args)
     from .demo import run_demo
     # A closed stdout (pyhik demo | head -3) ends the demo, as it ends watch.
     return run_with_signals(lambda stop: run_demo(Printer(args.json, closed=stop),
                                                   forever=args.forever, stop=stop))
+
+
+def cmd_mqtt(args: argparse.Namespace) -> int:
+    from .mqtt.cli import run
+    return run(args)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -248,7 +264,9 @@ for _command in (
         Subcommand("emulate", "run an emulated camera or NVR (on 127.0.0.1 by default)",
                    _emulate_arguments, cmd_emulate),
         Subcommand("replay", "parse a recorded raw alert stream and print its alerts",
-                   _replay_arguments, cmd_replay)):
+                   _replay_arguments, cmd_replay),
+        Subcommand("mqtt", "publish the sensors to an MQTT broker, with Home Assistant discovery",
+                   _mqtt_arguments, cmd_mqtt)):
     register(_command)
 COMMANDS = {command.name: command.run for command in SUBCOMMANDS}
 """name -> body, as of import (:data:`SUBCOMMANDS` is the live table)."""
