@@ -80,7 +80,7 @@ def test_verbosity_before_and_after_the_subcommand_adds_up(argv, level):
 def test_every_subcommand_takes_v():
     for command in cli.SUBCOMMANDS:
         parser = build_parser()
-        extra = {"replay": ["x"]}.get(command.name, [])
+        extra = {"replay": ["x"], "mqtt": ["--config", "x.yaml"]}.get(command.name, [])
         assert cli.verbosity(parser.parse_args([command.name, *extra, "-vv"])) == 2
 
 
