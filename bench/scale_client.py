@@ -6,19 +6,28 @@ Driven by JSON lines on stdin (answers on stdout):
                                     are connected (bounded): failed, threads, rss
   go                             -> counting starts (cpu and wall clocks too); "armed"
   collect  expected, grace_s     -> waits (bounded) until every camera has its expected
-                                    callbacks; counts, cpu_s, wall_s, threads, rss
+                                    callbacks; counts, cpu_s, wall_s, threads, rss, and with
+                                    ``times`` every callback's time.monotonic() per camera
   quit
+
+Options for the profiling experiments (they change the interpreter, never the library):
+``--switchinterval S`` (sys.setswitchinterval), ``--gc-freeze`` (gc.freeze() once every
+camera is open), ``--gc-threshold A,B,C`` (gc.set_threshold), ``--gc-off``. Garbage
+collections during the run are always counted and timed per generation (gc.callbacks).
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
 import json
 import logging
 import os
+import resource
 import sys
 import threading
 import time
-from typing import List
+from typing import Any, Dict, List
 
 from pyhik.hikvision import HikCamera
 
@@ -39,11 +48,48 @@ class Counter:
         self.armed = False
         self.n = 0
         self.last = 0.0
+        self.times: List[float] = []
 
     def __call__(self, msg: str) -> None:
         if self.armed:
-            self.n += 1
             self.last = time.monotonic()
+            self.n += 1
+            self.times.append(self.last)
+
+
+class GcTimer:
+    """Count and time the collections of each generation while armed (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.started = 0.0
+        self.pauses: Dict[int, List[float]] = {0: [], 1: [], 2: []}
+
+    def __call__(self, phase: str, info: Dict[str, Any]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif self.armed:
+            self.pauses[info["generation"]].append(time.perf_counter() - self.started)
+
+    def summary(self) -> Dict[str, Any]:
+        return {f"gen{g}": {"n": len(p), "total_ms": 1000 * sum(p),
+                            "max_ms": 1000 * max(p, default=0.0)}
+                for g, p in self.pauses.items()}
+
+
+def _options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--switchinterval", type=float)
+    parser.add_argument("--gc-freeze", action="store_true")
+    parser.add_argument("--gc-threshold")
+    parser.add_argument("--gc-off", action="store_true")
+    return parser.parse_args()
+
+
+def _allow_many_sockets() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class Sampler:
@@ -62,7 +108,15 @@ class Sampler:
 
 
 def main() -> int:
+    opts = _options()
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    _allow_many_sockets()
+    if opts.switchinterval:
+        sys.setswitchinterval(opts.switchinterval)
+    if opts.gc_threshold:
+        gc.set_threshold(*(int(v) for v in opts.gc_threshold.split(",")))
+    gc_timer = GcTimer()
+    gc.callbacks.append(gc_timer)
     out = sys.stdout
     cams: List[HikCamera] = []
     counters: List[Counter] = []
@@ -96,14 +150,21 @@ def main() -> int:
             deadline = time.monotonic() + CONNECT_WAIT_S
             while time.monotonic() < deadline and not all(c.stream_connected for c in cams):
                 time.sleep(0.05)
-            reply = {"failed": failed, "connected": sum(1 for c in cams if c.stream_connected),
+            reply: Dict[str, Any] = {"failed": failed, "connected": sum(1 for c in cams if c.stream_connected),
                      "open_s": time.monotonic() - t_open, "threads": _status("Threads:"),
                      "python_threads": threading.active_count(), "rss_kib": _status("VmRSS:")}
         elif cmd == "go":
             time.sleep(0.2)  # let connect callbacks settle before counting
+            if opts.gc_off:
+                gc.disable()
+            if opts.gc_freeze:
+                gc.collect()
+                gc.freeze()
             for counter in counters:
                 counter.n = 0
+                counter.times = []
                 counter.armed = True
+            gc_timer.armed = True
             sampler.thread.start()
             cpu0, t0 = time.process_time(), time.monotonic()
             reply = {"armed": True, "t": t0, "rss_kib": _status("VmRSS:")}
@@ -116,14 +177,18 @@ def main() -> int:
                 time.sleep(0.05)
             for counter in counters:
                 counter.armed = False
+            gc_timer.armed = False
             sampler.stop.set()
             reply = {"counts": [c.n for c in counters], "cpu_s": cpu1 - cpu0,
+                     "gc": gc_timer.summary(), "switchinterval": sys.getswitchinterval(),
                      "wall_s": t1 - t0, "threads": _status("Threads:"),
                      "python_threads": threading.active_count(),
                      "threads_max": max(sampler.threads_max, _status("Threads:")),
                      "rss_kib": _status("VmRSS:"),
                      "rss_max_kib": max(sampler.rss_max, _status("VmRSS:")),
                      "connected": sum(1 for c in cams if c.stream_connected)}
+            if msg.get("times"):
+                reply["times"] = [c.times for c in counters]
         else:
             reply = {"error": f"unknown command {cmd!r}"}
         out.write(json.dumps(reply) + "\n")
