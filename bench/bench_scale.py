@@ -34,16 +34,15 @@ def _latencies(sent_times: List[List[Optional[float]]],
 
 
 def measure(devices: int, seconds: float, *, emulators: int = 1, public_python: str = "",
-            latency: bool = False, client_args: Sequence[str] = (), wrap: Sequence[str] = (),
-            log: Any = print) -> Dict[str, Any]:
+            latency: bool = False, client_args: Sequence[str] = (), log: Any = print) -> Dict[str, Any]:
     """One run: ``devices`` cameras over ``emulators`` processes, one client process (the
     public pyhik's when ``public_python`` is given). With ``latency`` the devices write
     each alert themselves and every write-to-callback latency is taken. ``client_args``
-    go to scale_client.py; ``wrap`` is put before its command line (a profiler)."""
+    go to scale_client.py."""
     emulators = max(1, min(emulators, devices))
     emus = [common.start_emulator() for _ in range(emulators)]
-    argv = list(wrap) + [public_python or sys.executable,
-                         str(common.BENCH_DIR / "scale_client.py")] + list(client_args)
+    argv = [public_python or sys.executable,
+            str(common.BENCH_DIR / "scale_client.py")] + list(client_args)
     client = JsonProc(argv, env=common.clean_env() if public_python else common.our_env(),
                       name="scale client")
     try:
