@@ -7,7 +7,7 @@ the public pyhik 0.4.8. Figures, side by side: alerts delivered, client CPU, pea
 threads, and the latency from the device's write to the callback (p50, p99, max, how many
 over 50 ms), plus the emulators' own CPU (to show they are not the bottleneck) and the
 client's garbage collections. ``--repeat N`` runs each side N times (the table shows
-each figure's median; the raw runs are all kept).
+each figure's median, with 2 runs their mean; every run is printed and kept raw).
 
     python3 bench/bench_1000.py [--quick] [--devices N] [--seconds S] [--emulators K]
                                 [--repeat N] [--no-public] [--client-arg=--gc-freeze ...]
@@ -88,7 +88,7 @@ def _rows(ours: Dict[str, float], pub: Optional[Dict[str, float]], n_runs: int
         row("emulators' CPU", pair(lambda v: f"{v:.0f} % of a core", "emu_cpu_pct"),
             note="all emulator processes together"),
         row("emulators' worst lateness", pair(ms, "emu_late_ms"),
-            note="how late an alert was written: a stall of the machine, not of the client"),
+            note="how late an alert was written: the machine was overloaded"),
     ]
 
 
