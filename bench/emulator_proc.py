@@ -17,6 +17,7 @@ Commands (``dev`` is the index of a device, in the order they were made):
   stall / resume / drop  dev                                     -> t
   stats        dev                                               -> opened, open
   scale_run    seconds, rate      (every device, staggered)      -> sent, delivered
+               [start, slot, slots, direct, times]  (see cmd_scale_run)
   quit
 """
 
@@ -25,8 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from pyhik.emulator import EmulatedDevice
 from pyhik.emulator import parts
@@ -170,29 +172,73 @@ def cmd_stats(msg: Dict[str, Any]) -> Dict[str, Any]:
     return {"opened": dev.streams_opened, "open": dev.open_streams}
 
 
+def _write_direct(dev: EmulatedDevice, state: str, count: int) -> Optional[float]:
+    """Write one alert straight onto the device's open stream socket(s), on this thread.
+
+    The time of the alert is taken once its bytes are in the socket (written by the
+    device), and no sender thread has to wake up per alert: with a thousand devices in a
+    few processes on a small machine, those wake-ups would be the emulator's bottleneck
+    and part of the measured latency. Each stream's write lock keeps its own sender
+    thread (heartbeats) from writing in between. Reads the device's private stream table:
+    this is a benchmark of the client, not a use of the emulator's API.
+    """
+    data = dev._transfer(_render_vmd(dev, state, count))
+    conns = list(dev._streams.values())
+    for conn in conns:
+        with conn.write_lock:
+            try:
+                conn.sock.sendall(data)
+            except OSError:
+                return None
+    return time.monotonic() if conns else None
+
+
 def cmd_scale_run(msg: Dict[str, Any]) -> Dict[str, Any]:
-    """Each device sends one alert every 1/rate s, the devices spread over the period."""
+    """Each device sends one alert every 1/rate s, the devices spread over the period.
+
+    Several emulator processes can share one run: ``start`` (a monotonic time, shared by
+    the processes) and this process's ``slot`` of ``slots`` place its devices between the
+    others'. With ``direct`` the alerts are written from this thread (see _write_direct),
+    otherwise pushed through the device's queue. With ``times`` the write times of every
+    device's alerts are returned (None for an alert that had no open stream).
+    """
     seconds = min(float(msg.get("seconds", 60)), MAX_DURATION_S)
     period = 1.0 / float(msg.get("rate", 1.0))
+    slot, slots = int(msg.get("slot", 0)), max(1, int(msg.get("slots", 1)))
+    direct, want_times = bool(msg.get("direct")), bool(msg.get("times"))
     devices = list(_devices)
-    n_dev = len(devices)
+    n_total = len(devices) * slots
     rounds = int(seconds / period)
     first = [len(d.sent) for d in devices]
-    start = time.monotonic() + 0.1
+    times: List[List[Optional[float]]] = [[] for _ in devices]
+    start = float(msg.get("start") or time.monotonic() + 0.1)
+    cpu0 = time.process_time()
     late = 0.0
     for r in range(rounds):
         for k, dev in enumerate(devices):
-            due = start + r * period + k * period / n_dev
+            due = start + r * period + (k * slots + slot) * period / n_total
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             else:
                 late = max(late, -delay)
-            dev.push("VMD", _state(r))
-    sent = [len(d.sent) - f for d, f in zip(devices, first)]
-    delivered = [sum(1 for s in d.sent[f:] if s.delivered_to) for d, f in zip(devices, first)]
-    return {"sent": sent, "delivered": delivered, "t_start": start, "t_end": time.monotonic(),
-            "max_late_s": late}
+            if direct:
+                times[k].append(_write_direct(dev, _state(r), r // 2 + 1))
+            else:
+                dev.push("VMD", _state(r))
+    if direct:
+        sent = [len(t) for t in times]
+        delivered = [sum(1 for t in ts if t is not None) for ts in times]
+    else:
+        sent = [len(d.sent) - f for d, f in zip(devices, first)]
+        delivered = [sum(1 for s in d.sent[f:] if s.delivered_to) for d, f in zip(devices, first)]
+        times = [[s.time for s in d.sent[f:]] for d, f in zip(devices, first)]
+    reply = {"sent": sent, "delivered": delivered, "t_start": start, "t_end": time.monotonic(),
+             "max_late_s": late, "cpu_s": time.process_time() - cpu0,
+             "threads": threading.active_count()}
+    if want_times:
+        reply["times"] = times
+    return reply
 
 
 COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_")}

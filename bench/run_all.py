@@ -6,7 +6,7 @@ into the next), with its output shown as it goes; the sections it writes are mer
     python3 bench/run_all.py [--quick] [--no-public] [--skip NAME ...]
                              [--rst FILE] [--json FILE]
 
-NAME is one of: parser, e2e, resilience, scale, memory.
+NAME is one of: parser, e2e, resilience, scale, memory, scale1000.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import common
 
 BENCHES = (("parser", "bench_parser.py", False), ("e2e", "bench_e2e.py", True),
            ("resilience", "bench_resilience.py", True), ("scale", "bench_scale.py", False),
-           ("memory", "bench_memory.py", True))
+           ("memory", "bench_memory.py", True), ("scale1000", "bench_1000.py", True))
 BENCH_TIMEOUT_S = 1200
 
 
