@@ -269,27 +269,6 @@ def alert_body(event, channel):
             f"<eventState>active</eventState></EventNotificationAlert>").encode()
 
 
-@pytest.mark.parametrize("chunked", [True, False])
-def test_reader_decodes_chunks_itself_and_falls_back_for_other_bodies(emulators, chunked):
-    from pyhik.isapi import IsapiClient
-    from pyhik.watcher import _reader
-    emu = emulators("Front Porch", password=PASSWORD, chunked=chunked)
-    client = IsapiClient(emu.url, emu.port, "admin", PASSWORD)
-    response = client.open_alert_stream(read_timeout=5)
-    try:
-        read = _reader(response)
-        assert (read.__name__ == "read") is chunked  # the direct de-chunking path
-        assert emu.wait_for_streams(1)
-        emu.push_parts([alert_body("VMD", 1), alert_body("VMD", 2)])
-        data = b""
-        while data.count(b"</EventNotificationAlert>") < 2:
-            data += read()
-        assert b"--boundary" in data and b"\r\n0\r\n" not in data
-    finally:
-        response.close()
-        client.close()
-
-
 def test_old_thread_outliving_stop_does_not_touch_the_new_run(watched, recorder):
     """A run stopped while its thread lingers must not release the new run's sensors."""
     emu, device = watched("Front Porch", options={"stale_s": 0.3})
