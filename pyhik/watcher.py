@@ -70,16 +70,13 @@ class _Run:
     def __init__(self) -> None:
         self.stopped = threading.Event()
         self.cond = threading.Condition(threading.Lock())
-        self.calls = 0
-        """Callbacks running now (0 or 1: they all run on the run's thread)."""
+        self.calls = 0  # callbacks running now (0 or 1: all run on the run's thread)
         self.thread: Optional[threading.Thread] = None
         self.sock: Any = None
         self.reader: Optional[transport.SocketReader] = None
         self.body: Optional[io.BufferedReader] = None
-        self.deadline: Optional[float] = None
-        """The book's next deadline (monotonic), as this run last computed it."""
-        self.delivered = False
-        """The current connection delivered at least one alert."""
+        self.deadline: Optional[float] = None  # the book's next one, as last computed
+        self.delivered = False  # the current connection delivered at least one alert
 
     def connected(self, sock: Any) -> None:
         with self.cond:
@@ -146,10 +143,9 @@ class AlertWatcher:
         self._failures = 0
         self._lost_at: Optional[float] = None
         self.last_error: Optional[BaseException] = None
-        if hasattr(client, "session") and hasattr(client, "base_url"):  # an IsapiClient
-            path = PATH_ALERT_STREAM  # and without /ISAPI, as old firmware has it
-            transport.mount(client.session, [client.base_url + path,
-                                              client.base_url + path[len("/ISAPI"):]])
+        base, path = getattr(client, "base_url", None), PATH_ALERT_STREAM  # an IsapiClient's
+        self._adapter = None if base is None else transport.mount(  # old firmware: no /ISAPI
+            client.session, [base + path, base + path[len("/ISAPI"):]])
 
     # -- listeners -----------------------------------------------------------------------
     def add_listener(self, listener: ChangeListener) -> None:
@@ -215,36 +211,41 @@ class AlertWatcher:
     # -- the stream thread ----------------------------------------------------------------
     def _loop(self, run: _Run) -> None:
         with transport.serving(run):
-            refusals = 0
-            while not run.stopped.is_set():
-                run.delivered = False
-                try:
-                    self._stream_once(run)
-                    if not run.stopped.is_set():
-                        self._log_loss("the device closed the stream")
-                except (AuthenticationError, PermissionDeniedError) as err:
-                    if run.stopped.is_set():
-                        break
-                    self.last_error = err
-                    self._failures += 1
-                    refusals += 1
-                    # 5 min, then 10, 20, 40, 60: at most 3 failed logins in any 30 minutes,
-                    # under the 5 (users) or 7 (admin) that lock the client out.
-                    wait_s = min(self._auth_retry_s * 2 ** (refusals - 1), MAX_AUTH_RETRY_S)
-                    _LOGGER.error("%s: %s (next try in %.0f s)", self.name, err, wait_s)
-                    self._lost(run)
-                    self._sleep(run, wait_s)
-                    continue
-                except Exception as err:  # any failure of one connection only means: reconnect
-                    if run.stopped.is_set():
-                        break
-                    self.last_error = err
-                    self._log_loss(_describe(err, self._watchdog.limit_s))
+            self._serve(run)
+        if self._adapter is not None:  # a connection kept after a refused login: closed
+            self._adapter.close()
+
+    def _serve(self, run: _Run) -> None:
+        refusals = 0
+        while not run.stopped.is_set():
+            run.delivered = False
+            try:
+                self._stream_once(run)
+                if not run.stopped.is_set():
+                    self._log_loss("the device closed the stream")
+            except (AuthenticationError, PermissionDeniedError) as err:
+                if run.stopped.is_set():
+                    break
+                self.last_error = err
+                self._failures += 1
+                refusals += 1
+                # 5 min, then 10, 20, 40, 60: at most 3 failed logins in any 30 minutes,
+                # under the 5 (users) or 7 (admin) that lock the client out.
+                wait_s = min(self._auth_retry_s * 2 ** (refusals - 1), MAX_AUTH_RETRY_S)
+                _LOGGER.error("%s: %s (next try in %.0f s)", self.name, err, wait_s)
                 self._lost(run)
-                if run.delivered:  # a healthy connection, however it ended: start over at 1 s
-                    self._backoff.reset()
-                    refusals = 0
-                self._sleep(run, self._backoff.next_delay())
+                self._sleep(run, wait_s)
+                continue
+            except Exception as err:  # any failure of one connection only means: reconnect
+                if run.stopped.is_set():
+                    break
+                self.last_error = err
+                self._log_loss(_describe(err, self._watchdog.limit_s))
+            self._lost(run)
+            if run.delivered:  # a healthy connection, however it ended: start over at 1 s
+                self._backoff.reset()
+                refusals = 0
+            self._sleep(run, self._backoff.next_delay())
 
     def _sleep(self, run: _Run, seconds: float) -> None:
         """Wait ``seconds`` (or until stopped), running the book's deadlines on time."""
