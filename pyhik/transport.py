@@ -25,6 +25,7 @@ import http.client
 import io
 import select
 import socket
+import ssl
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol
@@ -53,6 +54,7 @@ class StreamHooks(Protocol):
 
 
 _local = threading.local()
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 @contextmanager
@@ -78,10 +80,10 @@ def shutdown(sock: Any) -> None:
 
 
 class SocketReader(io.RawIOBase):
-    """Raw reads from a socket. With ``wait_s`` set (the body phase), a read waits for
-    bytes at most ``wait_s()`` seconds (None: no limit) and then returns None with
-    ``idle`` set: the caller's deadline came first. Before that (status line, headers)
-    reads block as usual, bounded by the socket's timeout."""
+    """Raw reads from a socket. Until :meth:`until` (status line, headers) reads block as
+    usual, bounded by the socket's timeout. After it (the body), a read waits for bytes
+    at most ``wait_s()`` seconds (None: no limit) and then returns None with ``idle``
+    set: the caller's deadline came first."""
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__()
@@ -98,23 +100,32 @@ class SocketReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> Optional[int]:
         wait_s = self.wait_s
-        if wait_s is not None and not self._ready(wait_s()):
-            self.idle = True
-            return None
-        return self._raw.readinto(buffer)
+        if wait_s is None:
+            return self._raw.readinto(buffer)
+        while True:  # the socket is non-blocking now: bytes already in cost one call
+            try:
+                return self.sock.recv_into(buffer)
+            except _WOULD_BLOCK:
+                pass
+            if not self._ready(wait_s()):
+                self.idle = True
+                return None
+
+    def until(self, wait_s: Callable[[], Optional[float]]) -> None:
+        """Enter the body phase: from now on a read waits at most ``wait_s()`` seconds."""
+        self.sock.settimeout(0.0)
+        self.wait_s = wait_s
 
     def _ready(self, timeout: Optional[float]) -> bool:
         if timeout is None:
-            return True
-        pending = getattr(self.sock, "pending", None)  # TLS: bytes decrypted, not yet read
-        if pending is not None and pending():
-            return True
+            timeout = -1.0  # no deadline: wait for bytes (stop() shuts the socket down)
         if self._poll is None:
             if not hasattr(select, "poll"):  # Windows
-                return bool(select.select([self.sock], [], [], max(0.0, timeout))[0])
+                ready = select.select([self.sock], [], [], None if timeout < 0 else timeout)
+                return bool(ready[0])
             self._poll = select.poll()
             self._poll.register(self.sock, select.POLLIN | select.POLLPRI)
-        return bool(self._poll.poll(max(0.0, timeout) * 1000.0))
+        return bool(self._poll.poll(None if timeout < 0 else max(0.0, timeout) * 1000.0))
 
     def close(self) -> None:
         self._raw.close()

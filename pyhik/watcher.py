@@ -62,14 +62,13 @@ def local_now() -> datetime:
 
 class _Run:
     """One start()..stop() lifetime; a stale run's thread exits without side effects.
-
-    Also the :class:`pyhik.transport.StreamHooks` of its thread: it keeps the socket of
-    the current connection, for ``abort()`` to shut down from another thread.
-    """
+    Also its thread's :class:`pyhik.transport.StreamHooks`: it keeps the socket of the
+    current connection, for ``abort()`` to shut down from another thread."""
 
     def __init__(self) -> None:
         self.stopped = threading.Event()
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self.calls = 0  # callbacks running now (0 or 1: all run on the run's thread)
         self.thread: Optional[threading.Thread] = None
         self.sock: Any = None
@@ -79,7 +78,7 @@ class _Run:
         self.delivered = False  # the current connection delivered at least one alert
 
     def connected(self, sock: Any) -> None:
-        with self.cond:
+        with self.lock:
             if not self.stopped.is_set():
                 self.sock = sock
                 return
@@ -91,7 +90,7 @@ class _Run:
 
     def abort(self) -> None:
         """Stop, and unblock the thread by shutting its socket down (any phase)."""
-        with self.cond:
+        with self.lock:
             self.stopped.set()
             sock = self.sock
         if sock is not None:
@@ -99,16 +98,16 @@ class _Run:
 
     def enter(self) -> bool:
         """Admit one callback; False once stopped (then it must not start)."""
-        with self.cond:
+        with self.lock:
             if self.stopped.is_set():
                 return False
             self.calls += 1
             return True
 
     def leave(self) -> None:
-        with self.cond:
+        with self.lock:
             self.calls -= 1
-            if not self.calls:
+            if not self.calls and self.stopped.is_set():  # only stop() waits
                 self.cond.notify_all()
 
     def wait_calls(self, timeout: float) -> bool:
@@ -292,7 +291,7 @@ class AlertWatcher:
             parse_alert = AlertParser().parse  # one per connection: its memo is not thread-safe
             self._log_connected()
             self._set_connected(run, True)
-            reader.wait_s = lambda: self._wait_s(run)
+            reader.until(lambda: self._wait_s(run))
             while not run.stopped.is_set():
                 data = read()
                 now = self._clock()
@@ -319,7 +318,7 @@ class AlertWatcher:
                     if alert is not None:
                         self._handle(run, alert, self._clock())
         finally:
-            with run.cond:
+            with run.lock:
                 sock, run.sock = run.sock, None
             if sock is not None:
                 transport.shutdown(sock)

@@ -149,7 +149,7 @@ def test_transport_reads_the_body_or_wakes_at_the_deadline(emulators, chunked):
         assert len(hooks.sockets) >= 1 and hooks.bodies
         reader, body = hooks.bodies[-1]
         read = transport.body_reader(response.headers, reader, body)
-        reader.wait_s = lambda: 0.05
+        reader.until(lambda: 0.05)
         assert read() is None  # nothing sent yet: the deadline came first
         assert emu.wait_for_streams(1)
         emu.push_parts([alert_body(1), alert_body(2)])
@@ -168,7 +168,7 @@ def test_socket_reader_returns_none_at_the_deadline_then_bytes_then_eof():
         reader = transport.SocketReader(a)
         body = io.BufferedReader(reader)
         read = transport.body_reader({}, reader, body)
-        reader.wait_s = lambda: 0.01
+        reader.until(lambda: 0.01)
         assert read() is None
         b.sendall(b"hello")
         assert read() == b"hello"
