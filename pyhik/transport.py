@@ -93,7 +93,11 @@ class SocketReader(io.RawIOBase):
         self._raw = sock.makefile("rb", buffering=0)
         self.wait_s: Optional[Callable[[], Optional[float]]] = None
         self.idle = False
+        self._pending = getattr(sock, "pending", None)
         self._poll: Any = None
+        if hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(sock, select.POLLIN | select.POLLPRI)
 
     def readable(self) -> bool:
         return True
@@ -102,30 +106,28 @@ class SocketReader(io.RawIOBase):
         wait_s = self.wait_s
         if wait_s is None:
             return self._raw.readinto(buffer)
-        while True:  # the socket is non-blocking now: bytes already in cost one call
-            try:
-                return self.sock.recv_into(buffer)
-            except _WOULD_BLOCK:
-                pass
-            if not self._ready(wait_s()):
-                self.idle = True
-                return None
+        while True:  # the deadline is worked out only when no byte is in already
+            if self._ready(0.0) or self._ready(wait_s()):
+                try:
+                    return self.sock.recv_into(buffer)
+                except _WOULD_BLOCK:  # TLS: a record not complete yet
+                    continue
+            self.idle = True
+            return None
 
     def until(self, wait_s: Callable[[], Optional[float]]) -> None:
         """Enter the body phase: from now on a read waits at most ``wait_s()`` seconds."""
-        self.sock.settimeout(0.0)
+        self.sock.settimeout(0.0)  # reads follow a poll; a TLS record may still be partial
         self.wait_s = wait_s
 
     def _ready(self, timeout: Optional[float]) -> bool:
-        if timeout is None:
-            timeout = -1.0  # no deadline: wait for bytes (stop() shuts the socket down)
-        if self._poll is None:
-            if not hasattr(select, "poll"):  # Windows
-                ready = select.select([self.sock], [], [], None if timeout < 0 else timeout)
-                return bool(ready[0])
-            self._poll = select.poll()
-            self._poll.register(self.sock, select.POLLIN | select.POLLPRI)
-        return bool(self._poll.poll(None if timeout < 0 else max(0.0, timeout) * 1000.0))
+        if self._pending is not None and self._pending():  # TLS: decrypted, not yet read
+            return True
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        if self._poll is None:  # Windows has no poll
+            return bool(select.select([self.sock], [], [], timeout)[0])
+        return bool(self._poll.poll(None if timeout is None else timeout * 1000.0))
 
     def close(self) -> None:
         self._raw.close()

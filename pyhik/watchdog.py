@@ -39,15 +39,15 @@ class Watchdog:
         self.last_byte: Optional[float] = None
         self._last_heartbeat: Optional[float] = None
         self._gaps: Deque[float] = deque(maxlen=window)
+        self.limit_s = silent_limit_s
+        """Seconds of silence after which the connection is declared dead."""
 
     @property
     def interval_s(self) -> Optional[float]:
         """The heartbeat period the limit is based on (the largest recent gap), or None."""
         return max(self._gaps) if self._gaps else None
 
-    @property
-    def limit_s(self) -> float:
-        """Seconds of silence after which the connection is declared dead."""
+    def _limit(self) -> float:
         if not self.heartbeats:
             return self.silent_limit_s
         interval = self.interval_s or 0.0
@@ -69,6 +69,7 @@ class Watchdog:
                 self._gaps.append(gap)
         self._last_heartbeat = now
         self.heartbeats += 1
+        self.limit_s = self._limit()  # read on every wait of the stream thread: kept
 
     def due_at(self) -> Optional[float]:
         """The moment the stream counts as dead if no byte comes first (None before reset)."""
