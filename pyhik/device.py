@@ -16,7 +16,6 @@ from .errors import PermissionDeniedError
 from .isapi import DeviceInfo, IsapiClient, Trigger
 from .isapi_http import Verify
 from .state import STALE_S, VIDEO_LOSS, Change, SensorBook, SensorKey, SensorState
-from .timers import Scheduler
 from .watchdog import Watchdog
 from .watcher import AlertWatcher, ChangeListener, ConnectionListener, local_now
 
@@ -29,14 +28,15 @@ class HikDevice:
     ``connect()`` reads deviceInfo and the trigger list (blocking, raises the typed errors
     of :mod:`pyhik.errors`) and creates one sensor per (event type, channel or IO port)
     that notifies the surveillance center. ``start()`` opens the stream on a thread of
-    its own; ``stop()`` closes it within a second.
+    its own, where every listener of the device runs; ``stop()`` closes it within a
+    second (see :meth:`AlertWatcher.stop`).
     """
 
     def __init__(self, host: str, port: int = 80, username: Optional[str] = None,
                  password: Optional[str] = None, *, ssl: Optional[bool] = None,
                  verify_ssl: Verify = True, notification_methods: Optional[Iterable[str]] = None,
                  stale_s: float = STALE_S, track_video_loss: bool = False,
-                 client: Optional[IsapiClient] = None, scheduler: Optional[Scheduler] = None,
+                 client: Optional[IsapiClient] = None,
                  backoff: Optional[Backoff] = None, watchdog: Optional[Watchdog] = None,
                  auth_retry_s: float = AUTH_RETRY_S,
                  clock: Callable[[], float] = time.monotonic,
@@ -50,7 +50,7 @@ class HikDevice:
         if self.client.port not in (80, 443):
             label = f"{label}:{self.client.port}"
         self.watcher = AlertWatcher(self.client, self.book, name=label,
-                                    scheduler=scheduler, backoff=backoff, watchdog=watchdog,
+                                    backoff=backoff, watchdog=watchdog,
                                     auth_retry_s=auth_retry_s, clock=clock, wall=wall)
         self._wall = wall
         self.info: Optional[DeviceInfo] = None
@@ -140,6 +140,8 @@ class HikDevice:
         self.watcher.start()
 
     def stop(self, timeout: float = 1.0) -> None:
+        """Stop the stream within ``timeout`` s; no listener starts after it returns
+        (from inside a listener: returns at once, that listener is the last one)."""
         self.watcher.stop(timeout)
 
     def close(self) -> None:

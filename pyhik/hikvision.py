@@ -239,7 +239,12 @@ class HikCamera:
         self._device.start()
 
     def disconnect(self) -> None:
-        """Close the stream; bounded (about a second at most), idempotent."""
+        """Close the stream; bounded (about a second at most), idempotent.
+
+        No new callback starts after it returns. Called from inside a callback (they all
+        run on this camera's own stream thread), it returns at once and that callback is
+        the last one.
+        """
         if self._device is None:
             return
         self._device.stop()

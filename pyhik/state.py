@@ -211,7 +211,7 @@ class SensorBook:
             return [replace(change, created=True) if change
                     else Change(state, False, state.is_on, wall, created=True)]
         # Deadlines already due come first, so the outcome never depends on how late the
-        # timer that would have run them is.
+        # wakeup that would have run them is.
         changes = self._expire_entry(entry, now, wall)
         change = self._alert(entry, alert, now, wall)
         return changes + [change] if change else changes

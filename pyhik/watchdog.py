@@ -5,35 +5,49 @@ old firmware) and Hikvision's own guide calls a stream dead after 30 s without o
 once heartbeats have been seen the limit is three heartbeat periods, and never under
 30 s. Some devices send no heartbeat at all: until one is seen a longer limit applies,
 so such a device is not reconnected every half minute.
+
+The period is the largest of the last ``window`` gaps between heartbeats, so the limit
+adapts both ways: a late heartbeat stretches it (a device that is sometimes late is not
+cut off), and once the device has sent ``window`` regular heartbeats after it, the short
+limit is back (one late heartbeat does not make a dead stream go unnoticed for 120 s for
+the rest of the device's life).
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from collections import deque
+from typing import Deque, Optional
 
 MIN_LIMIT_S = 30.0
 HEARTBEAT_FACTOR = 3.0
 SILENT_LIMIT_S = 120.0
+WINDOW = 10
+"""Heartbeat gaps remembered: at 10 s heartbeats, a late one counts for about 100 s."""
 
 
 class Watchdog:
     """Tracks heartbeats and gives the current silence limit in seconds."""
 
     def __init__(self, *, min_limit_s: float = MIN_LIMIT_S, factor: float = HEARTBEAT_FACTOR,
-                 silent_limit_s: float = SILENT_LIMIT_S) -> None:
-        if min_limit_s <= 0 or factor < 1 or silent_limit_s < min_limit_s:
-            raise ValueError("need 0 < min_limit_s <= silent_limit_s and factor >= 1")
+                 silent_limit_s: float = SILENT_LIMIT_S, window: int = WINDOW) -> None:
+        if min_limit_s <= 0 or factor < 1 or silent_limit_s < min_limit_s or window < 1:
+            raise ValueError("need 0 < min_limit_s <= silent_limit_s, factor >= 1, window >= 1")
         self.min_limit_s = min_limit_s
         self.factor = factor
         self.silent_limit_s = silent_limit_s
-        self.interval_s: Optional[float] = None
         self.heartbeats = 0
         self.last_byte: Optional[float] = None
         self._last_heartbeat: Optional[float] = None
+        self._gaps: Deque[float] = deque(maxlen=window)
+        self.limit_s = silent_limit_s
+        """Seconds of silence after which the connection is declared dead."""
 
     @property
-    def limit_s(self) -> float:
-        """Seconds of silence after which the connection is declared dead."""
+    def interval_s(self) -> Optional[float]:
+        """The heartbeat period the limit is based on (the largest recent gap), or None."""
+        return max(self._gaps) if self._gaps else None
+
+    def _limit(self) -> float:
         if not self.heartbeats:
             return self.silent_limit_s
         interval = self.interval_s or 0.0
@@ -50,13 +64,17 @@ class Watchdog:
     def saw_heartbeat(self, now: float) -> None:
         if self._last_heartbeat is not None:
             gap = now - self._last_heartbeat
-            # The largest gap seen rules: a device that sometimes sends late must not be
-            # cut off; a gap longer than the silent limit is an outage, not a period.
-            if gap < self.silent_limit_s and (self.interval_s is None or gap > self.interval_s):
-                self.interval_s = gap
+            # A gap longer than the silent limit is an outage, not a period.
+            if gap < self.silent_limit_s:
+                self._gaps.append(gap)
         self._last_heartbeat = now
         self.heartbeats += 1
+        self.limit_s = self._limit()  # read on every wait of the stream thread: kept
+
+    def due_at(self) -> Optional[float]:
+        """The moment the stream counts as dead if no byte comes first (None before reset)."""
+        return None if self.last_byte is None else self.last_byte + self.limit_s
 
     def expired(self, now: float) -> bool:
-        """True when ``now`` is past the limit since the last byte."""
-        return self.last_byte is not None and now - self.last_byte > self.limit_s
+        """True when ``now`` is at or past the limit since the last byte."""
+        return self.last_byte is not None and now - self.last_byte >= self.limit_s

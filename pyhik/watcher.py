@@ -1,39 +1,39 @@
 """The per-device stream thread: open the alert stream, read, parse, apply, dispatch, heal.
 
-One ``AlertWatcher`` per device owns one thread (``pyhik-<host>``). It reads bytes as they
-arrive (``read1``: a close-delimited body delivers each alert as soon as its bytes are
-in), frames and parses them, applies alerts to the device's ``SensorBook`` and hands the
-changes to listeners. Deadlines of the book (stale events, holds) run on the shared timer
-thread. The thread is thin; the rules live in ``state``, ``multipart`` and ``alerts``.
+One ``AlertWatcher`` per device owns one thread (``pyhik-<host>``), and every callback of
+the device runs on it: a slow callback delays only its own device, and each listener sees
+the device's changes one at a time, in the order they happened. The thread is thin: it
+reads bytes as soon as any arrive, frames and parses them, applies alerts to the device's
+``SensorBook`` and hands the changes to listeners. Between bytes it sleeps until the next
+byte or the book's next deadline (a stale event's end, a hold's end), whichever comes
+first, and runs that deadline itself; no shared timer thread is involved. The socket
+comes from :mod:`pyhik.transport`, so ``stop()`` can shut it down in any phase.
 
 Threading: the book is guarded by ``state_lock``, held only briefly and never while
-listeners run, so readers on other threads never wait for a callback. Changes are applied
-and dispatched under ``dispatch_lock`` (re-entrant), so listeners see them one at a time
-and in order, whichever thread (stream or timer) produced them.
+listeners run, so readers on other threads never wait for a callback.
 """
 
 from __future__ import annotations
 
+import io
 import logging
-import socket
 import threading
 import time
 from datetime import datetime
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
+from . import transport
 from .alerts import Alert
 from .backoff import AUTH_RETRY_S, Backoff
-from .chunked import ChunkedDecoder
 from .errors import AuthenticationError, DeviceError, PermissionDeniedError
+from .isapi import PATH_ALERT_STREAM
 from .multipart import MultipartFramer
 from .state import Change, SensorBook
 from .templates import AlertParser
-from .timers import Scheduler, shared_scheduler
 from .watchdog import Watchdog
 
 _LOGGER = logging.getLogger(__name__)
 
-READ_SIZE = 65536
 STOP_JOIN_S = 1.0
 MAX_AUTH_RETRY_S = 3600.0
 
@@ -61,92 +61,66 @@ def local_now() -> datetime:
 
 
 class _Run:
-    """One start()..stop() lifetime; a stale run's thread exits without side effects."""
+    """One start()..stop() lifetime; a stale run's thread exits without side effects.
+    Also its thread's :class:`pyhik.transport.StreamHooks`: it keeps the socket of the
+    current connection, for ``abort()`` to shut down from another thread."""
 
     def __init__(self) -> None:
         self.stopped = threading.Event()
-        self.response: Any = None
-        self.delivered = False
-        """The current connection delivered at least one alert."""
         self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.calls = 0  # callbacks running now (0 or 1: all run on the run's thread)
+        self.thread: Optional[threading.Thread] = None
+        self.sock: Any = None
+        self.reader: Optional[transport.SocketReader] = None
+        self.body: Optional[io.BufferedReader] = None
+        self.deadline: Optional[float] = None  # the book's next one, as last computed
+        self.delivered = False  # the current connection delivered at least one alert
 
-    def set_response(self, response: Any) -> bool:
+    def connected(self, sock: Any) -> None:
+        with self.lock:
+            if not self.stopped.is_set():
+                self.sock = sock
+                return
+        transport.shutdown(sock)
+        raise ConnectionAbortedError("the alert stream was stopped")
+
+    def opened(self, reader: transport.SocketReader, body: io.BufferedReader) -> None:
+        self.reader, self.body = reader, body
+
+    def abort(self) -> None:
+        """Stop, and unblock the thread by shutting its socket down (any phase)."""
+        with self.lock:
+            self.stopped.set()
+            sock = self.sock
+        if sock is not None:
+            transport.shutdown(sock)
+
+    def enter(self) -> bool:
+        """Admit one callback; False once stopped (then it must not start)."""
         with self.lock:
             if self.stopped.is_set():
                 return False
-            self.response = response
+            self.calls += 1
             return True
 
-    def abort(self) -> None:
-        """Stop, and unblock a read in progress by shutting the socket down."""
+    def leave(self) -> None:
         with self.lock:
-            self.stopped.set()
-            response = self.response
-        if response is not None:
-            _shutdown(response)
+            self.calls -= 1
+            if not self.calls and self.stopped.is_set():  # only stop() waits
+                self.cond.notify_all()
 
-
-def _shutdown(response: Any) -> None:
-    sock = _socket_of(response)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    try:
-        response.close()
-    except Exception:  # closing a half-dead response may raise anything; it is gone anyway
-        pass
-
-
-def _reader(response: Any) -> Callable[[], bytes]:
-    """A function returning the body's next bytes as soon as any are in (b"" at the end).
-
-    A chunked body is read from the socket's buffered file and de-chunked here, many
-    HTTP chunks per call (through urllib3 it costs several calls per chunk, and devices
-    send a chunk per alert); anything else goes through urllib3's ``read1``.
-    """
-    raw = response.raw
-    fp = getattr(getattr(raw, "_fp", None), "fp", None)
-    direct = (getattr(raw, "chunked", False) and hasattr(fp, "read1")
-              and getattr(raw._fp, "chunk_left", None) is None
-              and not response.headers.get("Content-Encoding"))
-    if not direct:
-        # urllib3 2 has read1; under urllib3 1.26 http.client's own read1 does the same.
-        read1 = getattr(raw, "read1", None) or raw._fp.read1
-        return lambda: read1(READ_SIZE)
-    decoder = ChunkedDecoder()
-
-    def read() -> bytes:
-        while not decoder.done:
-            data = fp.read1(READ_SIZE)
-            if not data:
-                return b""
-            payload = decoder.feed(data)
-            if payload:
-                return payload
-        return b""
-    return read
-
-
-def _socket_of(response: Any) -> Optional[socket.socket]:
-    """The socket under a streaming ``requests`` response (urllib3 internals, guarded)."""
-    raw = getattr(response, "raw", None)
-    conn = getattr(raw, "_connection", None)
-    sock = getattr(conn, "sock", None)
-    if isinstance(sock, socket.socket):
-        return sock
-    fp = getattr(getattr(raw, "_fp", None), "fp", None)
-    sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+    def wait_calls(self, timeout: float) -> bool:
+        """Wait (bounded) until no callback runs; True if none does."""
+        with self.cond:
+            return self.cond.wait_for(lambda: not self.calls, max(0.0, timeout))
 
 
 class AlertWatcher:
     """Keeps one device's alert stream open and its sensor book current."""
 
     def __init__(self, client: Any, book: SensorBook, *, name: Optional[str] = None,
-                 scheduler: Optional[Scheduler] = None, backoff: Optional[Backoff] = None,
-                 watchdog: Optional[Watchdog] = None,
+                 backoff: Optional[Backoff] = None, watchdog: Optional[Watchdog] = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], datetime] = local_now,
                  auth_retry_s: float = AUTH_RETRY_S) -> None:
@@ -154,8 +128,6 @@ class AlertWatcher:
         self.book = book
         self.name = name or getattr(client, "host", "device")
         self.state_lock = threading.Lock()
-        self.dispatch_lock = threading.RLock()
-        self._scheduler = scheduler or shared_scheduler()
         self._backoff = backoff or Backoff()
         self._watchdog = watchdog or Watchdog()
         self._clock = clock
@@ -166,11 +138,13 @@ class AlertWatcher:
         self._alert_listeners: List[AlertListener] = []
         self._listeners_lock = threading.Lock()
         self._run: Optional[_Run] = None
-        self._thread: Optional[threading.Thread] = None
         self._connected = False
         self._failures = 0
         self._lost_at: Optional[float] = None
         self.last_error: Optional[BaseException] = None
+        base, path = getattr(client, "base_url", None), PATH_ALERT_STREAM  # an IsapiClient's
+        self._adapter = None if base is None else transport.mount(  # old firmware: no /ISAPI
+            client.session, [base + path, base + path[len("/ISAPI"):]])
 
     # -- listeners -----------------------------------------------------------------------
     def add_listener(self, listener: ChangeListener) -> None:
@@ -204,31 +178,43 @@ class AlertWatcher:
         if self.running:
             return
         run = self._run = _Run()
-        self._thread = threading.Thread(target=self._loop, args=(run,), name=f"pyhik-{self.name}",
-                                        daemon=True)
-        self._thread.start()
+        run.thread = threading.Thread(target=self._loop, args=(run,), name=f"pyhik-{self.name}",
+                                      daemon=True)
+        run.thread.start()
 
     def stop(self, timeout: float = STOP_JOIN_S) -> None:
-        """Stop the thread; returns within ``timeout`` and no listener runs after it."""
-        run, thread = self._run, self._thread
+        """Stop the stream; returns within ``timeout`` seconds in all (one deadline).
+
+        Once it returns, no callback of this watcher starts any more. The stream's socket
+        is shut down at once, in any phase (connecting, logging in, streaming); a callback
+        already running is waited for, and then the thread, within the same deadline (a
+        callback still running at the deadline is left to finish on its own). Called from
+        inside a callback of this watcher, it returns at once: that callback is the last.
+        Sensors that were on are released without callbacks. Safe from any thread,
+        idempotent.
+        """
+        run = self._run
         if run is None:
             return
-        reading = run.response is not None
+        deadline = time.monotonic() + timeout
         run.abort()
-        self._scheduler.cancel(self)
-        # A thread still connecting has no socket to shut down; it is not waited for. It
-        # ends when its connect does, touching nothing: every path checks run.stopped.
-        if reading and thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        if self.dispatch_lock.acquire(timeout=timeout):  # let a dispatch in flight finish
-            self.dispatch_lock.release()
-        if self._connected:
+        thread = run.thread
+        if thread is not threading.current_thread():
+            run.wait_calls(timeout)
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        with self.state_lock:
             self._connected = False
-            with self.state_lock:
-                self.book.release_all(self._wall())
+            self.book.release_all(self._wall())
 
     # -- the stream thread ----------------------------------------------------------------
     def _loop(self, run: _Run) -> None:
+        with transport.serving(run):
+            self._serve(run)
+        if self._adapter is not None:  # a connection kept after a refused login: closed
+            self._adapter.close()
+
+    def _serve(self, run: _Run) -> None:
         refusals = 0
         while not run.stopped.is_set():
             run.delivered = False
@@ -237,6 +223,8 @@ class AlertWatcher:
                 if not run.stopped.is_set():
                     self._log_loss("the device closed the stream")
             except (AuthenticationError, PermissionDeniedError) as err:
+                if run.stopped.is_set():
+                    break
                 self.last_error = err
                 self._failures += 1
                 refusals += 1
@@ -245,7 +233,7 @@ class AlertWatcher:
                 wait_s = min(self._auth_retry_s * 2 ** (refusals - 1), MAX_AUTH_RETRY_S)
                 _LOGGER.error("%s: %s (next try in %.0f s)", self.name, err, wait_s)
                 self._lost(run)
-                run.stopped.wait(wait_s)
+                self._sleep(run, wait_s)
                 continue
             except Exception as err:  # any failure of one connection only means: reconnect
                 if run.stopped.is_set():
@@ -256,8 +244,17 @@ class AlertWatcher:
             if run.delivered:  # a healthy connection, however it ended: start over at 1 s
                 self._backoff.reset()
                 refusals = 0
-            run.stopped.wait(self._backoff.next_delay())
-        self._lost(run)
+            self._sleep(run, self._backoff.next_delay())
+
+    def _sleep(self, run: _Run, seconds: float) -> None:
+        """Wait ``seconds`` (or until stopped), running the book's deadlines on time."""
+        end = self._clock() + seconds
+        while True:
+            now = self._clock()
+            wake = end if run.deadline is None else min(end, run.deadline)
+            if run.stopped.wait(max(0.0, wake - now)) or self._clock() >= end:
+                return
+            self._expire(run, self._clock())
 
     def _log_loss(self, why: str) -> None:
         """Log a loss once (WARNING) and the failed retries after it at DEBUG only."""
@@ -282,26 +279,29 @@ class AlertWatcher:
         """Read one connection until it ends (``run.delivered`` tells if it was healthy)."""
         watchdog = self._watchdog
         watchdog.reset(self._clock())
+        run.reader = run.body = None
         response = self.client.open_alert_stream(read_timeout=watchdog.limit_s)
-        if not run.set_response(response):
-            _shutdown(response)
-            return
-        framer = MultipartFramer(response.headers.get("Content-Type"))
-        parse_alert = AlertParser().parse  # one per connection: its memo is not thread-safe
-        read = _reader(response)
-        sock = _socket_of(response)
-        timeout = watchdog.limit_s
-        self._log_connected()
-        self._set_connected(run, True)
         try:
+            reader, body = run.reader, run.body
+            if reader is None or body is None:
+                raise RuntimeError("the alert stream did not come through pyhik's stream "
+                                   "transport (a SOCKS proxy?)")
+            read = transport.body_reader(response.headers, reader, body)
+            framer = MultipartFramer(response.headers.get("Content-Type"))
+            parse_alert = AlertParser().parse  # one per connection: its memo is not thread-safe
+            self._log_connected()
+            self._set_connected(run, True)
+            reader.until(lambda: self._wait_s(run))
             while not run.stopped.is_set():
-                if sock is not None and timeout != watchdog.limit_s:
-                    timeout = watchdog.limit_s
-                    sock.settimeout(timeout)
                 data = read()
+                now = self._clock()
+                if data is None:  # a deadline came before any byte
+                    if watchdog.expired(now):
+                        raise TimeoutError("timed out")
+                    self._expire(run, now)
+                    continue
                 if not data:
                     break
-                now = self._clock()
                 watchdog.saw_bytes(now)
                 for part in framer.feed(data):
                     alert = parse_alert(part.body, part.content_type)
@@ -310,43 +310,44 @@ class AlertWatcher:
                         if alert.heartbeat:
                             watchdog.saw_heartbeat(now)
                         self._handle(run, alert, now)
+                if run.deadline is not None and now >= run.deadline:  # bytes never stop
+                    self._expire(run, now)
             if not run.stopped.is_set():
                 for part in framer.close():
                     alert = parse_alert(part.body, part.content_type)
                     if alert is not None:
                         self._handle(run, alert, self._clock())
         finally:
-            run.set_response(None)
-            _shutdown(response)
+            with run.lock:
+                sock, run.sock = run.sock, None
+            if sock is not None:
+                transport.shutdown(sock)
+            response.close()
+
+    def _wait_s(self, run: _Run) -> Optional[float]:
+        """Seconds until the book's next deadline or the watchdog's, whichever is first."""
+        due = self._watchdog.due_at()
+        if run.deadline is not None and (due is None or run.deadline < due):
+            due = run.deadline
+        return None if due is None else due - self._clock()
 
     def _handle(self, run: _Run, alert: Alert, now: float) -> None:
         for listener in self._alert_listeners:
-            self._call(listener, alert)
-        if run.stopped.is_set():
-            return
-        with self.dispatch_lock:
+            self._call(run, listener, alert)
+        with self.state_lock:
             if run.stopped.is_set():  # a stopped run must not touch the book a new run uses
                 return
-            with self.state_lock:
-                changes = self.book.apply(alert, now, self._wall())
-                deadline = self.book.next_deadline()
-            # Scheduled under the lock: otherwise the timer thread's older deadline could
-            # land after this one and cancel it, leaving an active-only sensor on.
-            self._scheduler.schedule(self, deadline, self._on_timer)
-            self._dispatch(run, changes)
+            changes = self.book.apply(alert, now, self._wall())
+            run.deadline = self.book.next_deadline()
+        self._dispatch(run, changes)
 
-    def _on_timer(self) -> None:
-        run = self._run
-        if run is None or run.stopped.is_set():
-            return
-        with self.dispatch_lock:
+    def _expire(self, run: _Run, now: float) -> None:
+        with self.state_lock:
             if run.stopped.is_set():
                 return
-            with self.state_lock:
-                changes = self.book.expire(self._clock(), self._wall())
-                deadline = self.book.next_deadline()
-            self._scheduler.schedule(self, deadline, self._on_timer)
-            self._dispatch(run, changes)
+            changes = self.book.expire(now, self._wall())
+            run.deadline = self.book.next_deadline()
+        self._dispatch(run, changes)
 
     def _lost(self, run: _Run) -> None:
         """The connection ended: release sensors that were on and report the loss.
@@ -354,37 +355,39 @@ class AlertWatcher:
         Not for a stopped run: stop() has released the sensors, and the thread of a run
         stopped while it was still connecting may outlive it, beside a new run.
         """
-        if run.stopped.is_set():  # before the lock: stop() may be holding it
-            return
-        with self.dispatch_lock:
+        with self.state_lock:
             if run.stopped.is_set():
                 return
-            with self.state_lock:
-                changes = self.book.release_all(self._wall())
-            self._scheduler.cancel(self)
-            self._dispatch(run, changes)
-            self._set_connected(run, False)
+            changes = self.book.release_all(self._wall())
+            run.deadline = None
+        self._dispatch(run, changes)
+        self._set_connected(run, False)
 
     def _set_connected(self, run: _Run, connected: bool) -> None:
-        with self.dispatch_lock:
+        with self.state_lock:
             if self._connected == connected or run.stopped.is_set():
                 return
             self._connected = connected
-            for listener in self._connection_listeners:
-                self._call(listener, connected)
+        for listener in self._connection_listeners:
+            self._call(run, listener, connected)
 
     def _dispatch(self, run: _Run, changes: Iterable[Change]) -> None:
         for change in changes:
             for listener in self._change_listeners:
-                if run.stopped.is_set():
+                if not self._call(run, listener, change):
                     return
-                self._call(listener, change)
 
-    def _call(self, listener: Callable[[Any], None], arg: Any) -> None:
+    def _call(self, run: _Run, listener: Callable[[Any], None], arg: Any) -> bool:
+        """Run one callback unless the run is stopped (False then)."""
+        if not run.enter():
+            return False
         try:
             listener(arg)
         except Exception:
             _LOGGER.exception("%s: a listener raised; the stream goes on", self.name)
+        finally:
+            run.leave()
+        return True
 
 
 def _describe(err: BaseException, limit_s: float) -> str:

@@ -79,33 +79,58 @@ def test_callbacks_fire_per_change_and_on_connection(camera):
     cam.remove_update_callback(rec, "never.added.1")
 
 
+def wait_gone(name, count, timeout=5.0):
+    """True once at most ``count`` live threads carry ``name`` (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    while sum(t.name == name for t in threading.enumerate()) > count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def started_control(emu):
+    """A second camera on the same device whose callbacks serve as markers: an alert it
+    has seen went out to every open stream."""
+    control = make_camera(emu)
+    rec = Recorder()
+    control.add_update_callback(rec, f"{control.get_id}.Motion.1")
+    control.start_stream()
+    assert rec.wait_count(1)  # connected
+    return control, rec
+
+
 def test_disconnect_is_fast_idempotent_and_restartable(camera):
     emu, cam = camera("Front Porch")
     cam.disconnect()  # before start: fine
-    cam.start_stream()
-    assert emu.wait_for_streams(1)
-    rec_on = Recorder()
-    cam.add_update_callback(rec_on, f"{cam.get_id}.Motion.1")
-    assert rec_on.wait_count(1)  # connected
-    emu.push("VMD", "active")
-    assert rec_on.wait_count(2)
-    start = time.monotonic()
-    cam.disconnect()
-    cam.disconnect()
-    assert time.monotonic() - start < 1.0
-    assert cam.fetch_attributes("Motion", 1)[0] is False  # released, not stuck on
-    assert not cam.stream_connected
-    cam.remove_update_callback(rec_on, f"{cam.get_id}.Motion.1")
-    rec = Recorder()
-    cam.add_update_callback(rec, f"{cam.get_id}.Motion.1")
-    emu.push("VMD", "active")
-    time.sleep(0.1)
-    assert rec.items == []
-    cam.start_stream()
-    assert emu.wait_for_streams(2)
-    assert rec.wait_count(1)  # connected
-    emu.push("VMD", "active")
-    assert rec.wait_for(lambda items: cam.fetch_attributes("Motion", 1)[0])
+    control, marks = started_control(emu)
+    try:
+        cam.start_stream()
+        assert emu.wait_for_streams(2)
+        rec_on = Recorder()
+        cam.add_update_callback(rec_on, f"{cam.get_id}.Motion.1")
+        assert rec_on.wait_count(1)  # connected
+        emu.push("VMD", "active")
+        assert rec_on.wait_count(2)
+        start = time.monotonic()
+        cam.disconnect()
+        cam.disconnect()
+        assert time.monotonic() - start < 1.0
+        assert cam.fetch_attributes("Motion", 1)[0] is False  # released, not stuck on
+        assert not cam.stream_connected
+        cam.remove_update_callback(rec_on, f"{cam.get_id}.Motion.1")
+        rec = Recorder()
+        cam.add_update_callback(rec, f"{cam.get_id}.Motion.1")
+        emu.push("VMD", "inactive")
+        assert marks.wait_count(3)  # connected, on, off: the alert went out
+        assert rec.items == []
+        cam.start_stream()
+        assert emu.wait_for_streams(3)
+        assert rec.wait_count(1)  # connected
+        emu.push("VMD", "active")
+        assert rec.wait_for(lambda items: cam.fetch_attributes("Motion", 1)[0])
+    finally:
+        control.disconnect()
 
 
 def test_target_is_the_fifth_element(camera):
@@ -194,23 +219,27 @@ def test_ipv6_host_keeps_its_brackets(caplog):
 
 def test_callback_that_disconnects_stops_the_rest(camera):
     emu, cam = camera("Front Porch")
-    calls = []
+    calls = Recorder()
     sensor_id = f"{cam.get_id}.Motion.1"
 
     def first(msg):
-        calls.append("first")
+        calls("first")
         if cam.fetch_attributes("Motion", 1)[0]:
             cam.disconnect()
+            calls("disconnect returned")
 
     cam.add_update_callback(first, sensor_id)
-    cam.add_update_callback(lambda msg: calls.append("second"), sensor_id)
-    cam.start_stream()
-    assert emu.wait_for_streams(1)
-    deadline = time.monotonic() + 5
-    while calls.count("second") < 1 and time.monotonic() < deadline:  # the connect flip
-        time.sleep(0.01)
-    emu.push("VMD", "active")
-    while cam.stream_connected and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)
-    assert calls == ["first", "second", "first"]
+    cam.add_update_callback(lambda msg: calls("second"), sensor_id)
+    control, marks = started_control(emu)
+    try:
+        cam.start_stream()
+        assert calls.wait_count(2)  # the connect flip reached both callbacks
+        emu.push("VMD", "active")
+        assert calls.wait_for(lambda items: "disconnect returned" in items)
+        assert wait_gone(f"pyhik-127.0.0.1:{emu.port}", count=1)  # cam's thread ended
+        emu.push("VMD", "inactive")  # a later alert: the marker
+        assert marks.wait_count(3)
+        assert calls.items == ["first", "second", "first", "disconnect returned"]
+        assert not cam.stream_connected
+    finally:
+        control.disconnect()

@@ -44,3 +44,54 @@ def test_expired_counts_from_last_byte():
 def test_bad_parameters():
     with pytest.raises(ValueError):
         Watchdog(min_limit_s=0)
+
+
+def test_one_late_heartbeat_does_not_raise_the_limit_for_good():
+    w = Watchdog(silent_limit_s=120)
+    t = 0.0
+    for _ in range(5):
+        w.saw_heartbeat(t)
+        t += 10
+    assert w.limit_s == 30
+    t += 30  # one heartbeat 40 s after the previous one
+    w.saw_heartbeat(t)
+    assert w.limit_s == 120
+    for _ in range(9):  # regular again, but the late one is still among the last ten
+        t += 10
+        w.saw_heartbeat(t)
+    assert w.limit_s == 120
+    t += 10
+    w.saw_heartbeat(t)
+    assert w.limit_s == 30
+    assert w.interval_s == 10
+
+
+def test_limit_follows_a_device_that_slows_down_and_speeds_up_again():
+    w = Watchdog(silent_limit_s=120, window=3)
+    t = 0.0
+    for gap in (10, 10, 25, 25, 25, 25):
+        w.saw_heartbeat(t)
+        t += gap
+    w.saw_heartbeat(t)
+    assert w.limit_s == 75
+    for _ in range(3):
+        t += 10
+        w.saw_heartbeat(t)
+    assert w.limit_s == 30
+
+
+def test_due_at_moves_with_each_byte_and_the_limit():
+    w = Watchdog(min_limit_s=30, silent_limit_s=120)
+    assert w.due_at() is None
+    w.reset(5)
+    assert w.due_at() == 125
+    w.saw_heartbeat(5)
+    w.saw_heartbeat(15)
+    w.saw_bytes(15)
+    assert w.due_at() == 45
+    assert not w.expired(44.9) and w.expired(45)
+
+
+def test_bad_window():
+    with pytest.raises(ValueError):
+        Watchdog(window=0)

@@ -1,0 +1,272 @@
+"""The alert stream's HTTP transport: a requests adapter that hands the stream thread its socket.
+
+The stream thread needs the socket of its connection for two things: to shut it down from
+the thread that calls ``stop()`` (so that ``stop()`` is prompt whether the thread is
+logging in, waiting for headers or reading the body), and to wait for the next byte *or*
+the next deadline of its sensor book, whichever comes first, without a socket timeout
+(after one, Python refuses to read that socket again). It gets it through public
+extension points only, the same under urllib3 1.26 and 2.x:
+
+* :class:`StreamAdapter` (a ``requests`` transport adapter) is mounted on the session for
+  the alert stream's URLs; its pool manager's ``pool_classes_by_scheme`` give pools whose
+  ``ConnectionCls`` reports ``self.sock`` after ``connect()``;
+* those connections' ``response_class`` (http.client builds each response with
+  ``response_class(sock, method=...)``, a hook urllib3 documents) gives http.client a
+  buffered file over a :class:`SocketReader`, which the stream thread then reads itself.
+
+Reports go to the :class:`StreamHooks` the calling thread serves (:func:`serving`):
+requests and urllib3 are synchronous, so the thread that opens the stream is the one
+whose connection this is. A thread serving no hooks gets plain behaviour.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import select
+import socket
+import ssl
+import threading
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .chunked import ChunkedDecoder
+
+__all__ = ["StreamHooks", "SocketReader", "StreamAdapter", "serving", "mount", "shutdown",
+           "body_reader", "READ_SIZE"]
+
+READ_SIZE = 65536
+
+
+class StreamHooks(Protocol):
+    """What the stream thread learns of its connections (called on that thread)."""
+
+    def connected(self, sock: socket.socket) -> None:
+        """A connection is up; raising (an OSError) aborts the request."""
+
+    def opened(self, reader: "SocketReader", body: io.BufferedReader) -> None:
+        """A response's headers are about to be read from ``body``."""
+
+
+_local = threading.local()
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+@contextmanager
+def serving(hooks: StreamHooks) -> Iterator[None]:
+    """Report this thread's stream connections to ``hooks`` while the block runs."""
+    _local.hooks = hooks
+    try:
+        yield
+    finally:
+        _local.hooks = None
+
+
+def _hooks() -> Optional[StreamHooks]:
+    return getattr(_local, "hooks", None)
+
+
+def shutdown(sock: Any) -> None:
+    """Shut a socket down (both ways) so that a read blocked on it returns at once."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, ValueError):  # not connected, or already closed
+        pass
+
+
+class SocketReader(io.RawIOBase):
+    """Raw reads from a socket. Until :meth:`until` (status line, headers) reads block as
+    usual, bounded by the socket's timeout. After it (the body), a read waits for bytes
+    at most ``wait_s()`` seconds (None: no limit) and then returns None with ``idle``
+    set: the caller's deadline came first."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        # A SocketIO holds a reference on the socket, so that http.client may close the
+        # socket object once the response owns it (as it does for close-delimited bodies).
+        self._raw = sock.makefile("rb", buffering=0)
+        self.wait_s: Optional[Callable[[], Optional[float]]] = None
+        self.idle = False
+        self._pending = getattr(sock, "pending", None)
+        self._poll: Any = None
+        if hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(sock, select.POLLIN | select.POLLPRI)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> Optional[int]:
+        wait_s = self.wait_s
+        if wait_s is None:
+            return self._raw.readinto(buffer)
+        while True:  # the deadline is worked out only when no byte is in already
+            if self._ready(0.0) or self._ready(wait_s()):
+                try:
+                    return self.sock.recv_into(buffer)
+                except _WOULD_BLOCK:  # TLS: a record not complete yet
+                    continue
+            self.idle = True
+            return None
+
+    def until(self, wait_s: Callable[[], Optional[float]]) -> None:
+        """Enter the body phase: from now on a read waits at most ``wait_s()`` seconds."""
+        self.sock.settimeout(0.0)  # reads follow a poll; a TLS record may still be partial
+        self.wait_s = wait_s
+
+    def _ready(self, timeout: Optional[float]) -> bool:
+        if self._pending is not None and self._pending():  # TLS: decrypted, not yet read
+            return True
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        if self._poll is None:  # Windows has no poll
+            return bool(select.select([self.sock], [], [], timeout)[0])
+        return bool(self._poll.poll(None if timeout is None else timeout * 1000.0))
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _FileMaker:
+    """What http.client's response takes for a socket: it only calls ``makefile("rb")``."""
+
+    def __init__(self, reader: SocketReader) -> None:
+        self.reader = reader
+        self.file: Optional[io.BufferedReader] = None
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        self.file = io.BufferedReader(self.reader)
+        return self.file
+
+
+class _ReportingConnection:
+    """Mixin for urllib3's connections: report the socket and read through a SocketReader."""
+
+    sock: Any
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        hooks = _hooks()
+        if hooks is not None:
+            hooks.connected(self.sock)
+
+    def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
+        hooks = _hooks()
+        if hooks is None:
+            return http.client.HTTPResponse(sock, *args, **kwargs)
+        maker = _FileMaker(SocketReader(sock))
+        response = http.client.HTTPResponse(maker, *args, **kwargs)  # type: ignore[arg-type]
+        assert maker.file is not None
+        hooks.opened(maker.reader, maker.file)
+        return response
+
+
+class _StreamHTTPConnection(_ReportingConnection, HTTPConnection):  # type: ignore[misc]
+    pass
+
+
+class _StreamHTTPSConnection(_ReportingConnection, HTTPSConnection):  # type: ignore[misc]
+    pass
+
+
+class _StreamHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _StreamHTTPConnection
+
+
+class _StreamHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _StreamHTTPSConnection
+
+
+_POOLS = {"http": _StreamHTTPPool, "https": _StreamHTTPSPool}
+
+
+class StreamAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections report to the calling thread's StreamHooks.
+
+    It asks for an identity body (``Accept-Encoding: identity``): the stream thread
+    reads the bytes on the wire itself. A SOCKS proxy keeps its own connection classes,
+    so a stream through one cannot be read by pyhik.
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+    def send(self, request: requests.PreparedRequest, *args: Any,
+             **kwargs: Any) -> requests.Response:
+        request.headers["Accept-Encoding"] = "identity"
+        return super().send(request, *args, **kwargs)
+
+
+def mount(session: requests.Session, urls: Iterable[str]) -> StreamAdapter:
+    """Mount one StreamAdapter on ``session`` for each URL prefix (keeps its retry policy)."""
+    urls = list(urls)
+    adapter = StreamAdapter()
+    current = session.get_adapter(urls[0]) if urls else None
+    if isinstance(current, HTTPAdapter):
+        adapter.max_retries = current.max_retries
+    for url in urls:
+        session.mount(url, adapter)
+    return adapter
+
+
+def body_reader(headers: Mapping[str, str], reader: SocketReader, body: io.BufferedReader
+                ) -> Callable[[], Optional[bytes]]:
+    """A function returning the body's next bytes as soon as any are in: ``b""`` at its
+    end, None when ``reader``'s deadline came first.
+
+    The body is read from http.client's own buffered file (so bytes that came with the
+    headers are not lost), de-chunked here many HTTP chunks per read (through http.client
+    it costs several calls per chunk, and devices send a chunk per alert), or bounded by
+    Content-Length, or read to the close. A Content-Encoding raises ValueError: it was
+    not asked for (StreamAdapter asks for identity) and no device uses one.
+    """
+    encoding = headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ValueError(f"the alert stream came with Content-Encoding {encoding!r}")
+
+    def read1(size: int) -> Optional[bytes]:
+        reader.idle = False
+        data = body.read1(size)
+        return None if not data and reader.idle else data
+
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        decoder = ChunkedDecoder()
+
+        def read_chunked() -> Optional[bytes]:
+            while not decoder.done:
+                data = read1(READ_SIZE)
+                if not data:
+                    return data
+                payload = decoder.feed(data)
+                if payload:
+                    return payload
+            return b""
+        return read_chunked
+    try:
+        left = int(headers.get("Content-Length", ""))
+    except ValueError:
+        return lambda: read1(READ_SIZE)
+
+    def read_length() -> Optional[bytes]:
+        nonlocal left
+        if left <= 0:
+            return b""
+        data = read1(min(READ_SIZE, left))
+        if data:
+            left -= len(data)
+        return data
+    return read_length

@@ -1,0 +1,215 @@
+"""The stream's sockets and threads: stop() in any phase leaves none behind, and the
+transport reads bytes or wakes at a deadline through public API only."""
+
+import io
+import re
+import selectors
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pyhik import transport
+from pyhik.device import HikDevice
+from pyhik.isapi import IsapiClient
+from pyhik.watchdog import Watchdog
+
+from conftest import fast_options
+
+PASSWORD = "S3cret!"
+DIGEST_401 = (b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"
+              b'WWW-Authenticate: Digest realm="cam", nonce="n1", qop="auth"\r\n\r\n')
+
+
+class SilentServer:
+    """Accepts TCP connections and never answers (``login``: answers each connection's
+    first request with a Digest challenge, then nothing). Counts connections still open."""
+
+    def __init__(self, login: bool = False) -> None:
+        self.login = login
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cond = threading.Condition()
+        self.open = 0
+        self.requests = 0
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self.listener, selectors.EVENT_READ)
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop:
+            for key, _ in self._sel.select(0.05):
+                if key.fileobj is self.listener:
+                    conn, _ = self.listener.accept()
+                    self._sel.register(conn, selectors.EVENT_READ, data=[b"", False])
+                    with self.cond:
+                        self.open += 1
+                        self.cond.notify_all()
+                    continue
+                conn, state = key.fileobj, key.data
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    self._sel.unregister(conn)
+                    conn.close()
+                    with self.cond:
+                        self.open -= 1
+                        self.cond.notify_all()
+                    continue
+                state[0] += data
+                while b"\r\n\r\n" in state[0]:
+                    _, state[0] = state[0].split(b"\r\n\r\n", 1)
+                    with self.cond:
+                        self.requests += 1
+                        self.cond.notify_all()
+                    if self.login and not state[1]:
+                        state[1] = True
+                        conn.sendall(DIGEST_401)
+
+    def wait(self, predicate, timeout: float = 5.0) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self), timeout)
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(5)
+        for key in list(self._sel.get_map().values()):
+            key.fileobj.close()
+        self._sel.close()
+
+
+def pyhik_threads(port):
+    return [t for t in threading.enumerate() if t.name == f"pyhik-127.0.0.1:{port}" and t.is_alive()]
+
+
+@pytest.mark.parametrize("phase", ["waiting for headers", "logging in"])
+def test_stop_while_connecting_leaves_no_thread_and_no_socket(phase):
+    server = SilentServer(login=phase == "logging in")
+    device = HikDevice("127.0.0.1", server.port, "admin", PASSWORD,
+                       **fast_options(watchdog=Watchdog()))  # a 120 s read timeout, as live
+    try:
+        for cycle in range(1, 6):
+            device.start()
+            # The request that will never be answered has arrived (the second one when
+            # logging in: the answer to the challenge).
+            wanted = cycle * (2 if server.login else 1)
+            assert server.wait(lambda s: s.requests >= wanted), "no request reached the server"
+            start = time.monotonic()
+            device.stop()
+            assert time.monotonic() - start < 1.0
+            assert pyhik_threads(server.port) == []
+            assert server.wait(lambda s: s.open == 0, timeout=1.0), f"{server.open} open"
+    finally:
+        device.close()
+        server.close()
+
+
+def test_no_private_attribute_of_urllib3_or_http_client_is_used():
+    root = Path(__file__).resolve().parent.parent / "pyhik"
+    private = re.compile(r"\.(_fp|chunk_left|_connection|_sock|_original_response|_safe_read)\b")
+    used = [f"{p.name}: {m.group(0)}" for p in root.rglob("*.py")
+            for m in private.finditer(p.read_text())]
+    assert used == []
+
+
+class Hooks:
+    """Records what the transport reports (a transport.StreamHooks)."""
+
+    def __init__(self):
+        self.sockets, self.bodies = [], []
+
+    def connected(self, sock):
+        self.sockets.append(sock)
+
+    def opened(self, reader, body):
+        self.bodies.append((reader, body))
+
+
+def alert_body(channel):
+    return (f'<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">'
+            f"<channelID>{channel}</channelID><eventType>VMD</eventType>"
+            f"<eventState>active</eventState></EventNotificationAlert>").encode()
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_transport_reads_the_body_or_wakes_at_the_deadline(emulators, chunked):
+    emu = emulators("Front Porch", password=PASSWORD, chunked=chunked)
+    client = IsapiClient(emu.url, emu.port, "admin", PASSWORD)
+    transport.mount(client.session, [client.base_url + "/ISAPI/Event/notification/alertStream"])
+    hooks = Hooks()
+    with transport.serving(hooks):
+        response = client.open_alert_stream(read_timeout=5)
+    try:
+        assert len(hooks.sockets) >= 1 and hooks.bodies
+        reader, body = hooks.bodies[-1]
+        read = transport.body_reader(response.headers, reader, body)
+        reader.until(lambda: 0.05)
+        assert read() is None  # nothing sent yet: the deadline came first
+        assert emu.wait_for_streams(1)
+        emu.push_parts([alert_body(1), alert_body(2)])
+        data = b""
+        while data.count(b"</EventNotificationAlert>") < 2:
+            data += read() or b""
+        assert b"--boundary" in data and b"\r\n0\r\n" not in data
+    finally:
+        response.close()
+        client.close()
+
+
+def test_socket_reader_returns_none_at_the_deadline_then_bytes_then_eof():
+    a, b = socket.socketpair()
+    try:
+        reader = transport.SocketReader(a)
+        body = io.BufferedReader(reader)
+        read = transport.body_reader({}, reader, body)
+        reader.until(lambda: 0.01)
+        assert read() is None
+        b.sendall(b"hello")
+        assert read() == b"hello"
+        b.shutdown(socket.SHUT_WR)
+        assert read() == b""
+    finally:
+        a.close()
+        b.close()
+
+
+def test_body_reader_stops_at_content_length_and_refuses_an_encoding():
+    a, b = socket.socketpair()
+    try:
+        reader = transport.SocketReader(a)
+        body = io.BufferedReader(reader)
+        b.sendall(b"12345678")
+        read = transport.body_reader({"Content-Length": "5"}, reader, body)
+        assert read() == b"12345" and read() == b""
+        with pytest.raises(ValueError, match="gzip"):
+            transport.body_reader({"Content-Encoding": "gzip"}, reader, body)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_stream_adapter_asks_for_an_identity_body(emulators):
+    seen = []
+    emu = emulators("Front Porch", password=PASSWORD)
+    client = IsapiClient(emu.url, emu.port, "admin", PASSWORD)
+    adapter = transport.mount(client.session, [client.base_url + "/ISAPI/Event"])
+    original = transport.HTTPAdapter.send
+
+    def spy(self, request, *args, **kwargs):
+        seen.append(request.headers.get("Accept-Encoding"))
+        return original(self, request, *args, **kwargs)
+
+    try:
+        transport.HTTPAdapter.send = spy
+        client.open_alert_stream(read_timeout=5).close()
+    finally:
+        transport.HTTPAdapter.send = original
+        client.close()
+    assert seen and set(seen) == {"identity"}
+    assert isinstance(adapter, transport.StreamAdapter)
