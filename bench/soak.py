@@ -52,6 +52,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -95,7 +96,6 @@ CUT_COUNT_BASE = 800_000_000
 FORMATS = ("xml", "xml-oneline", "json")
 FAULTS = ("drop_mid_part", "stall", "garbage", "jpeg", "wrong_password", "restart")
 CUTTING_FAULTS = frozenset({"drop_mid_part", "stall", "wrong_password", "restart"})
-TIMER_THREAD = "pyhik-timers"
 
 AlertId = Tuple[str, int, str, int]  # (canonical event code, channel, state, count)
 
@@ -334,6 +334,19 @@ class Tap:
         self.index = index
         self.spool = spool
         self.current: Optional[List[Any]] = None  # [alert id, consumed] on the stream thread
+        # Changes the book's clock made (stale ends, holds over): the device's own thread
+        # dispatches them, as it does alert changes and releases on loss.
+        self.expired: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
+
+    def watch_expiries(self, device: HikDevice) -> None:
+        """Mark the changes that ``device.book.expire`` returns, before they are dispatched."""
+        expire = device.book.expire
+
+        def expire_marked(now: float, wall: Any) -> List[Any]:
+            changes = expire(now, wall)
+            self.expired.update((id(change), change) for change in changes)
+            return changes
+        device.book.expire = expire_marked  # type: ignore[method-assign]
 
     def on_alert(self, alert: Any) -> None:
         if alert.heartbeat:
@@ -350,7 +363,7 @@ class Tap:
         now = time.monotonic()
         key = change.sensor.key
         aid: Any = ("-", 0, "-", -1)
-        if threading.current_thread().name == TIMER_THREAD:
+        if self.expired.get(id(change)) is change:
             cause = "stale"
         else:
             cur = self.current
@@ -729,6 +742,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for index, (port, _kind, _channels, password) in enumerate(specs):
             device = make_client(port, password)
             tap = Tap(index, spool)
+            tap.watch_expiries(device)
             device.watcher.add_alert_listener(tap.on_alert)
             device.add_listener(tap.on_change)
             device.add_connection_listener(tap.on_connection)
