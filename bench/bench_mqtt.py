@@ -29,7 +29,6 @@ from typing import Any, Dict, List
 
 import common
 from common import row, section
-
 from mqttkit import Mosquitto, Subscriber, require_mosquitto
 
 LATENCY_P99_TARGET_MS = 5.0

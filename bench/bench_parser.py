@@ -22,11 +22,11 @@ from typing import Callable, Dict, List
 
 import common
 from common import fmt_rate, median, row, section
+from streamkit import chunks, fixture_alert_bodies, wrap_multipart
 
 from pyhik.alerts import parse_alert
 from pyhik.multipart import MultipartFramer
 from pyhik.templates import AlertParser
-from streamkit import chunks, fixture_alert_bodies, wrap_multipart
 
 CONTENT_TYPE = "multipart/mixed; boundary=boundary"
 READ_SIZES = (1024, 65536)
@@ -102,12 +102,12 @@ def run(quick: bool = False) -> Dict:
     raw: Dict[str, Dict[str, float]] = {}
     for size in READ_SIZES:
         pieces = chunks(stream, size)
-        raw[f"framer+parser {size}"] = timed(lambda: framer_and_parser(pieces), runs)
-        raw[f"framer {size}"] = timed(lambda: framer_only(pieces), runs)
+        raw[f"framer+parser {size}"] = timed(lambda pieces=pieces: framer_and_parser(pieces), runs)
+        raw[f"framer {size}"] = timed(lambda pieces=pieces: framer_only(pieces), runs)
     raw["memo parser"] = timed(lambda: memo_parser_only(bodies), runs)
     raw["parser"] = timed(lambda: parser_only(bodies), runs)
     raw["fromstring"] = timed(lambda: bare_fromstring(bodies), runs)
-    for name, fig in raw.items():
+    for _name, fig in raw.items():
         fig["us_per_alert"] = fig["s"] / n_docs * 1e6
         fig["alerts_per_s"] = n_docs / fig["s"]
     floor = raw["fromstring"]["us_per_alert"]

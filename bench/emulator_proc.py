@@ -30,8 +30,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from pyhik.emulator import EmulatedDevice
-from pyhik.emulator import parts
+from pyhik.emulator import EmulatedDevice, parts
 from pyhik.emulator.documents import event_description
 
 MAX_PUSH_COUNT = 1_000_000

@@ -75,7 +75,7 @@ def _census(objects: List[Any]) -> Dict[str, Any]:
         counts[1] += len(gc.get_referents(obj))
     top = sorted(by_type.items(), key=lambda kv: -kv[1][1])[:12]
     return {"objects": len(objects), "referents": sum(v[1] for v in by_type.values()),
-            "top_by_referents": {k: v for k, v in top}}
+            "top_by_referents": dict(top)}
 
 
 class GcTimer:

@@ -573,7 +573,7 @@ def account(logs: Dict[str, Any], records: List[List[str]], t_go: float) -> Dict
     # Client transitions that no alert caused.
     for dev, items in changes.items():
         last: Dict[Tuple[str, int], bool] = {}
-        for t, code, channel, new, cause, aid in sorted(items):
+        for t, code, channel, new, cause, _aid in sorted(items):
             key = (code, channel)
             if last.get(key, False) == new:
                 res["dup"] += 1

@@ -53,7 +53,7 @@ class _Failures(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.records: List[logging.LogRecord] = []
-        self.known = {name: 0 for name in KNOWN_BUGS}
+        self.known = dict.fromkeys(KNOWN_BUGS, 0)
         self.strict = False
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -150,8 +150,9 @@ def check_input(data: bytes) -> int:
 # -- seeds ----------------------------------------------------------------------------------
 def seed_inputs() -> List[bytes]:
     """Valid streams from the fixtures, in several framings and splits."""
-    from pyhik.emulator import parts as emu_parts
     from streamkit import fixture_alert_bodies, fixture_alert_files, multipart_part, wrap_multipart
+
+    from pyhik.emulator import parts as emu_parts
 
     bodies = fixture_alert_bodies()
     files = [p.read_bytes() for p in fixture_alert_files()]
@@ -183,7 +184,8 @@ def write_seeds(directory: str) -> int:
 
 # -- engines --------------------------------------------------------------------------------
 def run_hypothesis(examples: int, seconds: Optional[float], seed: int) -> int:
-    from hypothesis import HealthCheck, given, settings, seed as hseed
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hseed
     from hypothesis import strategies as st
 
     seeds = seed_inputs()

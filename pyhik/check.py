@@ -14,13 +14,18 @@ import sys
 from typing import List, Optional, TextIO, Union
 
 from .device import sensor_channel_of
-from .state import VIDEO_LOSS
-from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
-                     PermissionDeniedError, PyhikError)
+from .errors import (
+    AuthenticationError,
+    DeviceError,
+    DeviceUnreachableError,
+    PermissionDeniedError,
+    PyhikError,
+)
 from .events import lookup, unknown
 from .isapi import DEFAULT_NOTIFICATION_METHODS, DeviceInfo, IsapiClient, Trigger
 from .isapi_http import split_host
 from .sensors import entity_id_of, sensor_name
+from .state import VIDEO_LOSS
 
 STREAM_PROBE_TIMEOUT_S = 5.0
 

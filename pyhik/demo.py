@@ -80,8 +80,8 @@ def run_demo(printer: Any, *, forever: bool = False, stop: Optional[threading.Ev
     a test can play the whole demo in a second or two. ``pyhik demo`` uses 1: the delays
     are then exactly the documentation's 30 s.
     """
-    from .console import start_hubs, stop_hubs, wait_until
     from .config import parse_device
+    from .console import start_hubs, stop_hubs, wait_until
 
     if not time_scale > 0:
         raise ValueError("time_scale must be positive")

@@ -24,14 +24,41 @@ from typing import Iterable, List, Mapping, Optional, Tuple, Union
 import requests
 from requests.auth import AuthBase
 
-from .errors import (AuthenticationError, DeviceError, DeviceUnreachableError,
-                     PermissionDeniedError, RedirectError, UnsupportedDeviceError)
-from .isapi_http import (ChallengeAuth, NoAuth, NoRedirectSession, Verify, challenge_schemes,
-                         check_verify, login_refused, redirect_error, response_status,
-                         split_host, transport_error)
-from .isapi_models import (Channel, DeviceInfo, Trigger, direct_child, local_name, parse_bool,
-                           parse_channels, parse_device_info, parse_response_status,
-                           parse_triggers, parse_xml, to_xml_bytes)
+from .errors import (
+    AuthenticationError,
+    DeviceError,
+    DeviceUnreachableError,
+    PermissionDeniedError,
+    RedirectError,
+    UnsupportedDeviceError,
+)
+from .isapi_http import (
+    ChallengeAuth,
+    NoAuth,
+    NoRedirectSession,
+    Verify,
+    challenge_schemes,
+    check_verify,
+    login_refused,
+    redirect_error,
+    response_status,
+    split_host,
+    transport_error,
+)
+from .isapi_models import (
+    Channel,
+    DeviceInfo,
+    Trigger,
+    direct_child,
+    local_name,
+    parse_bool,
+    parse_channels,
+    parse_device_info,
+    parse_response_status,
+    parse_triggers,
+    parse_xml,
+    to_xml_bytes,
+)
 
 __all__ = ["IsapiClient", "DeviceInfo", "Trigger", "Channel", "DEFAULT_NOTIFICATION_METHODS",
            "CONNECT_TIMEOUT_S", "READ_TIMEOUT_S"]

@@ -41,8 +41,14 @@ from types import MappingProxyType
 from typing import Dict, List, Mapping, Optional
 
 from .docscan import XML_CLOSE, DocumentScanner, Finder, looks_complete
-from .partheaders import (BINARY_TYPES, HeaderBlocks, PartHeaders, add_header,
-                          boundary_from_content_type, media_type)
+from .partheaders import (
+    BINARY_TYPES,
+    HeaderBlocks,
+    PartHeaders,
+    add_header,
+    boundary_from_content_type,
+    media_type,
+)
 
 __all__ = ["Part", "MultipartFramer", "boundary_from_content_type", "MAX_PART_BYTES",
            "PREAMBLE_MAX_BYTES", "BUFFER_SLACK_BYTES"]

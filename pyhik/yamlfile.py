@@ -55,7 +55,7 @@ class _Reader:
 
         def other(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> None:
             _LOGGER.debug("ignoring the YAML tag %s", node.tag)
-            return None
+            return
 
         Loader.add_constructor("!secret", secret)
         Loader.add_constructor("!include", include)

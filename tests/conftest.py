@@ -65,8 +65,8 @@ class Recorder:
 
 def fast_options(**overrides: Any) -> dict:
     """HikDevice options that make reconnects and releases quick in tests."""
-    options = dict(backoff=Backoff(0.05, 0.2, jitter=0.0),
-                   watchdog=Watchdog(min_limit_s=1.0, silent_limit_s=1.0), stale_s=0.5)
+    options = {"backoff": Backoff(0.05, 0.2, jitter=0.0),
+                   "watchdog": Watchdog(min_limit_s=1.0, silent_limit_s=1.0), "stale_s": 0.5}
     options.update(overrides)
     return options
 

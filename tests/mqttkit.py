@@ -387,8 +387,8 @@ def device_options() -> Dict[str, Any]:
     from pyhik.backoff import Backoff
     from pyhik.watchdog import Watchdog
 
-    return dict(backoff=Backoff(0.05, 0.2, jitter=0.0),
-                watchdog=Watchdog(min_limit_s=1.0, silent_limit_s=1.0), stale_s=0.5)
+    return {"backoff": Backoff(0.05, 0.2, jitter=0.0),
+                "watchdog": Watchdog(min_limit_s=1.0, silent_limit_s=1.0), "stale_s": 0.5}
 
 
 def make_bridge(port: int, configs: List[Any], bridge_id: str = "test", **kw: Any) -> Any:

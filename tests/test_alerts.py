@@ -3,7 +3,6 @@
 import json
 import logging
 import re
-import xml.etree.ElementTree as ET
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path

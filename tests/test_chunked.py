@@ -1,7 +1,8 @@
 """The chunked transfer decoder: any split gives the same payload."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyhik.chunked import ChunkedDecoder, ChunkError
 

@@ -12,13 +12,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from streamkit import fixture_alert_bodies, fixture_alert_files, wrap_multipart
 
 from pyhik import cli
 from pyhik.cli import Printer, main
 from pyhik.demo import run_demo
 from pyhik.emulator import TriggerSpec
-
-from streamkit import fixture_alert_bodies, fixture_alert_files, wrap_multipart
 
 PASSWORD = "S3cret!"
 ROOT = Path(__file__).resolve().parent.parent

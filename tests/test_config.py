@@ -3,11 +3,12 @@
 import textwrap
 
 import pytest
+from conftest import DOCS_CAMERA_YAML as CAMERA_YAML
+from conftest import DOCS_NVR_YAML as NVR_YAML
 
 from pyhik.config import SensorOptions, load_file, parse_device, parse_document, split_key
 from pyhik.errors import ConfigError
 
-from conftest import DOCS_CAMERA_YAML as CAMERA_YAML, DOCS_NVR_YAML as NVR_YAML
 
 @pytest.fixture
 def write(tmp_path):

@@ -282,7 +282,8 @@ def test_nvr_alerts_use_dyn_channel_id_and_io_alerts_the_port(nvr: EmulatedDevic
         alert = ET.fromstring(first)
         assert alert.findtext(NS + "dynChannelID") == "2" and alert.find(NS + "channelID") is None
         assert alert.findtext(NS + "targetType") == "human"
-        assert alert.findtext(f"{NS}DetectionRegionList/{NS}DetectionRegionEntry/{NS}detectionTarget") == "human"
+        target = f"{NS}DetectionRegionList/{NS}DetectionRegionEntry/{NS}detectionTarget"
+        assert alert.findtext(target) == "human"
         assert alert.findtext(NS + "isDataRetransmission") == "true"
         io = ET.fromstring(second)
         assert io.findtext(NS + "inputIOPortID") == "3" and io.find(NS + "dynChannelID") is None

@@ -28,6 +28,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from streamkit import fixture_alert_bodies, fixture_alert_files, frame_checked, multipart_part, split_at
 
 from pyhik import events
 from pyhik.alerts import Alert, parse_alert
@@ -35,8 +36,6 @@ from pyhik.emulator import parts as emu_parts
 from pyhik.multipart import MAX_PART_BYTES, MultipartFramer, Part
 from pyhik.state import SensorBook, SensorKey, sensor_channel
 from pyhik.templates import AlertParser
-from streamkit import (fixture_alert_bodies, fixture_alert_files, frame_checked, multipart_part,
-                       split_at)
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=120,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -5,12 +5,11 @@ import time
 
 import pytest
 import requests
+from conftest import Recorder, fast_options
 
 from pyhik import constants
 from pyhik.emulator import TriggerSpec
 from pyhik.hikvision import HikCamera, VideoChannel, get_video_channels, inject_events_into_camera
-
-from conftest import Recorder, fast_options
 
 PASSWORD = "S3cret!"
 

@@ -20,12 +20,24 @@ import requests
 import responses
 from requests.utils import parse_dict_header
 
-from pyhik.errors import (AuthenticationError, ConfigError, DeviceError, DeviceUnreachableError,
-                          PermissionDeniedError, UnsupportedDeviceError)
-from pyhik.isapi import (CONNECT_TIMEOUT_S, DEFAULT_NOTIFICATION_METHODS, READ_TIMEOUT_S,
-                         Channel, DeviceInfo, IsapiClient, Trigger)
-from pyhik.isapi_models import (parse_channels, parse_device_info, parse_triggers, parse_xml,
-                                to_xml_bytes)
+from pyhik.errors import (
+    AuthenticationError,
+    ConfigError,
+    DeviceError,
+    DeviceUnreachableError,
+    PermissionDeniedError,
+    UnsupportedDeviceError,
+)
+from pyhik.isapi import (
+    CONNECT_TIMEOUT_S,
+    DEFAULT_NOTIFICATION_METHODS,
+    READ_TIMEOUT_S,
+    Channel,
+    DeviceInfo,
+    IsapiClient,
+    Trigger,
+)
+from pyhik.isapi_models import parse_channels, parse_device_info, parse_triggers, parse_xml, to_xml_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = "http://127.0.0.1:80"

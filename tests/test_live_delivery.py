@@ -5,12 +5,11 @@ import threading
 import time
 
 import pytest
+from conftest import Recorder, fast_options
 
 from pyhik.device import HikDevice
 from pyhik.hikvision import HikCamera
 from pyhik.watchdog import Watchdog
-
-from conftest import Recorder, fast_options
 
 PASSWORD = "S3cret!"
 HANG_S = 10.0

@@ -10,13 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import fast_options
 
 from pyhik import transport
 from pyhik.device import HikDevice
 from pyhik.isapi import IsapiClient
 from pyhik.watchdog import Watchdog
-
-from conftest import fast_options
 
 PASSWORD = "S3cret!"
 DIGEST_401 = (b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"
@@ -99,7 +98,7 @@ def test_stop_while_connecting_leaves_no_thread_and_no_socket(phase):
             # The request that will never be answered has arrived (the second one when
             # logging in: the answer to the challenge).
             wanted = cycle * (2 if server.login else 1)
-            assert server.wait(lambda s: s.requests >= wanted), "no request reached the server"
+            assert server.wait(lambda s, wanted=wanted: s.requests >= wanted), "no request reached the server"
             start = time.monotonic()
             device.stop()
             assert time.monotonic() - start < 1.0

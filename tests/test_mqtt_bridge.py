@@ -10,11 +10,24 @@ import subprocess
 from typing import Any, Dict, List
 
 import pytest
+from mqttkit import (  # noqa: F401 (fixtures)
+    CAMERA_CUSTOMIZE,
+    NVR_CUSTOMIZE,
+    Mosquitto,
+    Outage,
+    Subscriber,
+    broker_fixture,
+    camera,
+    config,
+    device_options,
+    make_bridge,
+    nvr,
+    retained_snapshot,
+    skip_or_fail,
+    subscriber_fixture,
+    wait_for,
+)
 
-from mqttkit import (CAMERA_CUSTOMIZE, NVR_CUSTOMIZE, Mosquitto, Outage, Subscriber, camera,
-                     config, device_options, make_bridge, nvr, retained_snapshot, wait_for)
-from mqttkit import broker_fixture, subscriber_fixture  # noqa: F401 (fixtures)
-from mqttkit import skip_or_fail
 from pyhik.mqtt.payloads import attributes_payload, device_view, state_payload
 from pyhik.mqtt.topics import device_topic_id
 

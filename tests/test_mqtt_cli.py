@@ -11,10 +11,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from mqttkit import (  # noqa: F401 (fixtures)
+    Mosquitto,
+    Subscriber,
+    broker_fixture,
+    camera,
+    free_port,
+    nvr,
+    skip_or_fail,
+    subscriber_fixture,
+)
 
-from mqttkit import skip_or_fail
-from mqttkit import (Mosquitto, Subscriber, broker_fixture, camera,  # noqa: F401 (fixtures)
-                     free_port, nvr, subscriber_fixture)
 from pyhik.mqtt.topics import device_topic_id
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,12 +9,24 @@ import pytest
 
 from pyhik.errors import ConfigError
 from pyhik.mqtt.broker import parse_broker
-from pyhik.mqtt.discovery import (Previous, bridge_messages, cleanup_for_device,
-                                  cleanup_for_removed_device, device_document, device_messages,
-                                  entity_documents)
+from pyhik.mqtt.discovery import (
+    Previous,
+    bridge_messages,
+    cleanup_for_device,
+    cleanup_for_removed_device,
+    device_document,
+    device_messages,
+    entity_documents,
+)
 from pyhik.mqtt.outbox import EventOutbox
-from pyhik.mqtt.payloads import (DeviceView, SensorView, attributes_payload, event_payload,
-                                 info_payload, state_payload)
+from pyhik.mqtt.payloads import (
+    DeviceView,
+    SensorView,
+    attributes_payload,
+    event_payload,
+    info_payload,
+    state_payload,
+)
 from pyhik.mqtt.topics import Topics, bridge_id_of, default_bridge_id, device_topic_id
 
 TZ = timezone(timedelta(hours=2))

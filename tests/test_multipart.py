@@ -11,11 +11,24 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from streamkit import (
+    FIXTURES,
+    chunks,
+    fixture_alert_bodies,
+    fixture_alert_files,
+    frame_checked,
+    multipart_part,
+    split_at,
+    wrap_multipart,
+)
 
-from pyhik.multipart import (BUFFER_SLACK_BYTES, MAX_PART_BYTES, MultipartFramer, Part,
-                             boundary_from_content_type)
-from streamkit import (FIXTURES, chunks, fixture_alert_bodies, fixture_alert_files,
-                       frame_checked, multipart_part, split_at, wrap_multipart)
+from pyhik.multipart import (
+    BUFFER_SLACK_BYTES,
+    MAX_PART_BYTES,
+    MultipartFramer,
+    Part,
+    boundary_from_content_type,
+)
 
 CT = "multipart/mixed; boundary=boundary"
 WRONG_CT = "multipart/mixed; boundary=not-the-one"

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import fast_options
 
 import pyhik
 from pyhik import cli
@@ -20,8 +21,6 @@ from pyhik.config import load_file, parse_device
 from pyhik.demo import run_demo
 from pyhik.emulator import TriggerSpec
 from pyhik.errors import ConfigError
-
-from conftest import fast_options
 
 PASSWORD = "S3cret!"
 ROOT = Path(pyhik.__file__).resolve().parent.parent

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import fast_options
 
 import pyhik
 from pyhik.check import run_check
@@ -19,8 +20,6 @@ from pyhik.hikvision import HikCamera
 from pyhik.isapi import IsapiClient
 from pyhik.isapi_http import split_host
 from pyhik.sensors import DeviceSensors
-
-from conftest import fast_options
 
 PASSWORD = "S3cret!"
 TRIGGERS = [TriggerSpec("VMD", channel=1)]

@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from streamkit import wrap_multipart
 
 import pyhik
 from pyhik.cli import main
-
-from streamkit import wrap_multipart
 
 ROOT = Path(pyhik.__file__).resolve().parent.parent
 STREAMS = ROOT / "tests" / "fixtures" / "streams"

@@ -3,13 +3,12 @@
 import logging
 
 import pytest
+from conftest import fast_options
 from slugify import slugify as python_slugify
 
 from pyhik import console, events
 from pyhik.emulator import TriggerSpec
 from pyhik.sensors import DeviceSensors, entity_id_of, entity_slug
-
-from conftest import fast_options
 
 PASSWORD = "S3cret!"
 

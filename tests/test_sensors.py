@@ -6,13 +6,12 @@ from datetime import datetime
 
 import pytest
 import yaml
+from conftest import DOCS_CAMERA_YAML, Recorder, fast_options
 
 from pyhik import events
-from pyhik.errors import AuthenticationError, ConfigError
 from pyhik.emulator import TriggerSpec
+from pyhik.errors import AuthenticationError, ConfigError
 from pyhik.sensors import DeviceSensors, SensorChange, entity_slug
-
-from conftest import DOCS_CAMERA_YAML, Recorder, fast_options
 
 PASSWORD = "S3cret!"
 CAMERA_TRIGGERS = [TriggerSpec("VMD", channel=1), TriggerSpec("linedetection", channel=1)]

@@ -226,6 +226,7 @@ def test_replay_of_real_camera_sequence_ends_all_off(clock):
     """The HikSink camera capture, applied in order one second apart, leaves no sensor stuck."""
     import json
     from pathlib import Path
+
     from pyhik.alerts import parse_alert
 
     path = Path(__file__).parent / "fixtures" / "streams" / "hiksink-cam_alert_sequence.jsonl"

@@ -8,11 +8,11 @@ from typing import Optional
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from streamkit import fixture_alert_bodies, fixture_alert_files
 
 from pyhik import templates
 from pyhik.alerts import Alert, parse_alert
 from pyhik.templates import AlertParser
-from streamkit import fixture_alert_bodies, fixture_alert_files
 
 ALERT = """<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
 <ipAddress>10.0.0.7</ipAddress>

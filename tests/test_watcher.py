@@ -5,12 +5,11 @@ import threading
 import time
 
 import pytest
+from conftest import Recorder, fast_options
 
 from pyhik.device import HikDevice
 from pyhik.emulator import TriggerSpec
 from pyhik.state import SensorKey
-
-from conftest import Recorder, fast_options
 
 PASSWORD = "S3cret!"
 

@@ -14,7 +14,7 @@ It imports only the standard library and :mod:`pyhik.events`, nothing of the cli
 
 from __future__ import annotations
 
-from .device import SentAlert, EmulatedDevice
+from .device import EmulatedDevice, SentAlert
 from .documents import TriggerSpec, default_triggers
 
 __all__ = ["EmulatedDevice", "SentAlert", "TriggerSpec", "default_triggers"]

@@ -9,7 +9,8 @@ import threading
 import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from .. import events
+from pyhik import events
+
 from . import parts
 from .auth import Authenticator
 from .documents import Identity, TriggerSpec, default_triggers, event_description, make_identity
@@ -68,7 +69,7 @@ class EmulatedDevice:
         self.boundary = boundary
         self.triggers: List[TriggerSpec] = list(triggers) if triggers is not None \
             else default_triggers(kind, channels)
-        self.motion_detection: Dict[int, bool] = {ch: True for ch in range(1, channels + 1)}
+        self.motion_detection: Dict[int, bool] = dict.fromkeys(range(1, channels + 1), True)
         self.sent: List[SentAlert] = []
         self._auth = Authenticator(username, password, auth, self.identity.realm)
         self._lock = threading.RLock()

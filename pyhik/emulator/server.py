@@ -115,8 +115,9 @@ class Handler(BaseHTTPRequestHandler):
         if verdict is not AuthResult.OK:
             if verdict is AuthResult.REJECTED:
                 device._note_auth_failure()
+            challenges = device._auth.challenges(verdict is AuthResult.STALE)
             self._reply(401, XML_TYPE, documents.response_status(self.path, 401, device.identity.is_nvr),
-                        [("WWW-Authenticate", c) for c in device._auth.challenges(verdict is AuthResult.STALE)])
+                        [("WWW-Authenticate", c) for c in challenges])
             return
         path = urlsplit(self.path).path.rstrip("/") or "/"
         for pattern, methods in ROUTES:
@@ -149,7 +150,8 @@ class Handler(BaseHTTPRequestHandler):
     # --- routes -------------------------------------------------------------------------
 
     def _status(self, status: int) -> Reply:
-        return status, XML_TYPE, documents.response_status(self.path, status, self.server.device.identity.is_nvr)
+        is_nvr = self.server.device.identity.is_nvr
+        return status, XML_TYPE, documents.response_status(self.path, status, is_nvr)
 
     def get_device_info(self, match: Any, body: bytes) -> Reply:
         return 200, XML_TYPE, documents.device_info(self.server.device.identity)

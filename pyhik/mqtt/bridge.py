@@ -17,17 +17,23 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, List, Mapping, Optional, Sequence, Tuple
 
-from .. import __version__
-from ..backoff import AUTH_RETRY_S, Backoff
-from ..config import DeviceConfig
-from ..errors import AuthenticationError
-from ..sensors import DeviceSensors, SensorChange
+from pyhik import __version__
+from pyhik.backoff import AUTH_RETRY_S, Backoff
+from pyhik.config import DeviceConfig
+from pyhik.errors import AuthenticationError
+from pyhik.sensors import DeviceSensors, SensorChange
+
 from .broker import Broker
-from .discovery import (Message, Previous, bridge_messages, cleanup_for_device,
-                        cleanup_for_removed_device, device_messages)
+from .discovery import (
+    Message,
+    Previous,
+    bridge_messages,
+    cleanup_for_device,
+    cleanup_for_removed_device,
+    device_messages,
+)
 from .outbox import MIN_CAPACITY, EventOutbox
-from .payloads import (DeviceView, attributes_payload, change_view, device_view, info_payload,
-                       state_payload)
+from .payloads import DeviceView, attributes_payload, change_view, device_view, info_payload, state_payload
 from .session import Session
 from .topics import OFFLINE, ONLINE, Topics
 

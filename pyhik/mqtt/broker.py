@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError, PyhikError
+from pyhik.errors import ConfigError, PyhikError
 
 BROKER_ENV = "PYHIK_MQTT_BROKER"
 PASSWORD_ENV = "PYHIK_MQTT_PASSWORD"

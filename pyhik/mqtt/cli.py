@@ -16,7 +16,8 @@ import sys
 import threading
 from typing import Any, List, Mapping, Optional
 
-from ..errors import ConfigError, PyhikError
+from pyhik.errors import ConfigError, PyhikError
+
 from .topics import DEFAULT_BASE, DEFAULT_DISCOVERY_PREFIX, default_bridge_id, valid_topic_level
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -57,7 +58,8 @@ class Options:
     """Validated settings of one ``pyhik mqtt`` run."""
 
     def __init__(self, args: argparse.Namespace, env: Mapping[str, str]) -> None:
-        from ..config import load_file
+        from pyhik.config import load_file
+
         from .broker import parse_broker
 
         self.broker = parse_broker(args.broker, env)

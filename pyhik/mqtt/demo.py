@@ -11,11 +11,20 @@ import threading
 import time
 from typing import Any, Callable, List, Mapping, Optional, cast
 
-from ..config import parse_device
-from ..demo import (CAMERA_CUSTOMIZE, FOREVER_PAUSE_S, HEARTBEAT_S, NVR_CUSTOMIZE, PASSWORD,
-                    USERNAME, scaled_customize, script)
-from ..emulator import EmulatedDevice, TriggerSpec
-from ..state import STALE_S
+from pyhik.config import parse_device
+from pyhik.demo import (
+    CAMERA_CUSTOMIZE,
+    FOREVER_PAUSE_S,
+    HEARTBEAT_S,
+    NVR_CUSTOMIZE,
+    PASSWORD,
+    USERNAME,
+    scaled_customize,
+    script,
+)
+from pyhik.emulator import EmulatedDevice, TriggerSpec
+from pyhik.state import STALE_S
+
 from .bridge import Bridge
 from .broker import parse_broker
 from .topics import Topics

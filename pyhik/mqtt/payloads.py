@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from ..sensors import BinarySensor, DeviceSensors, SensorChange, shows_channel
-from ..state import SensorState
+from pyhik.sensors import BinarySensor, DeviceSensors, SensorChange, shows_channel
+from pyhik.state import SensorState
+
 from .topics import STATE_OFF, STATE_ON, device_topic_id
 
 

@@ -18,7 +18,8 @@ from typing import Any, Callable, Dict, Iterable, Optional, Protocol, Sequence, 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from ..backoff import Backoff
+from pyhik.backoff import Backoff
+
 from .broker import Broker, BrokerError
 from .topics import QOS
 
