@@ -24,9 +24,9 @@ import common
 from common import fmt_rate, median, row, section
 from streamkit import chunks, fixture_alert_bodies, wrap_multipart
 
-from pyhik.alerts import parse_alert
-from pyhik.multipart import MultipartFramer
-from pyhik.templates import AlertParser
+from pyhik.protocol.alerts import parse_alert
+from pyhik.protocol.multipart import MultipartFramer
+from pyhik.protocol.templates import AlertParser
 
 CONTENT_TYPE = "multipart/mixed; boundary=boundary"
 READ_SIZES = (1024, 65536)

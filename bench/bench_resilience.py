@@ -117,7 +117,7 @@ class _Watch:
 
 
 def dead_stream(emu: JsonProc, dev: int, port: int) -> Dict[str, Any]:
-    from pyhik.device import HikDevice
+    from pyhik.stream.device import HikDevice
     watch = _Watch()
     device = HikDevice("http://127.0.0.1", port, common.USER, common.PASSWORD)
     device.connect()

@@ -35,8 +35,8 @@ def _emulator(chunked: bool):
 
 
 def with_cprofile(n: int, chunked: bool, top: int) -> None:
-    from pyhik import watcher
     from pyhik.hikvision import HikCamera
+    from pyhik.stream import watcher
     profile = cProfile.Profile()
     original = watcher.AlertWatcher._stream_once
 

@@ -7,7 +7,7 @@
 
 Layout. The emulated devices, the scripted alert players and the fault injector run in a
 child process (multiprocessing, spawn); this process holds only the clients, one
-``pyhik.device.HikDevice`` per device, so the thread count and RSS printed are the
+``pyhik.stream.device.HikDevice`` per device, so the thread count and RSS printed are the
 client's own. Both processes stamp events with ``time.monotonic()``, which on Linux is
 one system-wide clock (CLOCK_MONOTONIC), so the two logs can be compared directly.
 
@@ -59,13 +59,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pyhik import events  # noqa: E402
-from pyhik.backoff import Backoff  # noqa: E402
-from pyhik.device import HikDevice  # noqa: E402
 from pyhik.emulator import EmulatedDevice  # noqa: E402
 from pyhik.emulator import parts as emu_parts  # noqa: E402
-from pyhik.state import sensor_channel  # noqa: E402
-from pyhik.watchdog import Watchdog  # noqa: E402
+from pyhik.protocol import events  # noqa: E402
+from pyhik.state.book import sensor_channel  # noqa: E402
+from pyhik.stream.device import HikDevice  # noqa: E402
+from pyhik.stream.recovery import (
+    Backoff,  # noqa: E402
+    Watchdog,  # noqa: E402
+)
 
 # -- settings ---------------------------------------------------------------------------
 HEARTBEAT_S = 0.5

@@ -106,9 +106,9 @@ def _frame(pieces: Sequence[bytes], content_type: Optional[str], cap: int) -> li
 
 def check_input(data: bytes) -> int:
     """Run one input through the pipeline; return how many alerts it gave."""
-    from pyhik.alerts import Alert, parse_alert
-    from pyhik.state import SensorBook
-    from pyhik.templates import AlertParser
+    from pyhik.protocol.alerts import Alert, parse_alert
+    from pyhik.protocol.templates import AlertParser
+    from pyhik.state.book import SensorBook
 
     content_type, cap, cuts, stream = decode(data)
     whole = _frame([stream], content_type, cap)
@@ -229,14 +229,13 @@ def run_atheris(argv: List[str]) -> None:
     import atheris
 
     with atheris.instrument_imports():
-        import pyhik.alerts  # noqa: F401
-        import pyhik.alerts_json  # noqa: F401
-        import pyhik.docscan  # noqa: F401
-        import pyhik.memo  # noqa: F401
-        import pyhik.multipart  # noqa: F401
-        import pyhik.partheaders  # noqa: F401
-        import pyhik.state  # noqa: F401
-        import pyhik.templates  # noqa: F401
+        import pyhik.protocol.alerts  # noqa: F401
+        import pyhik.protocol.alerts_json  # noqa: F401
+        import pyhik.protocol.docscan  # noqa: F401
+        import pyhik.protocol.multipart  # noqa: F401
+        import pyhik.protocol.partheaders  # noqa: F401
+        import pyhik.protocol.templates  # noqa: F401
+        import pyhik.state.book  # noqa: F401
     atheris.Setup([sys.argv[0]] + argv, check_input)
     atheris.Fuzz()
 

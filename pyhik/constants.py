@@ -3,7 +3,7 @@
 ``SENSOR_MAP`` maps lower-case device codes to the friendly names the public pyhik
 gave them. Home Assistant indexes it at import time and builds unique ids from its
 values, so neither keys nor values may change: ``shelteralarm`` stays "Tamper
-Detection" here, although :mod:`pyhik.events` (the library's own, richer table) gives
+Detection" here, although :mod:`pyhik.protocol.events` (the library's own, richer table) gives
 Shelter Alarm a type of its own as the Home Assistant documentation lists it.
 """
 
@@ -46,7 +46,7 @@ SENSOR_MAP: Dict[str, str] = {
 
 VALID_NOTIFICATION_METHODS: FrozenSet[str] = frozenset({"center", "HTTP", "record", "email", "beep"})
 """Every notification method that can mark a trigger as configured (the public pyhik's
-set). The default used to pick sensors is narrower: see pyhik.isapi."""
+set). The default used to pick sensors is narrower: see pyhik.isapi.client."""
 
 CAM_DEVICE = "CAM"
 NVR_DEVICE = "NVR"

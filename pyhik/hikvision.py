@@ -1,4 +1,4 @@
-"""The drop-in ``HikCamera`` API of the public pyhik, built on :class:`pyhik.device.HikDevice`.
+"""The drop-in ``HikCamera`` API of the public pyhik, built on :class:`pyhik.stream.device.HikDevice`.
 
 Same import path, names and shapes as the public pyhik (what Home Assistant's hikvision
 integration calls; see COMPAT.md in the project's shared notes), with its known faults
@@ -18,13 +18,14 @@ from urllib.parse import quote
 
 import requests
 
+from pyhik.isapi.client import Channel, IsapiClient
+from pyhik.isapi.http import split_host
+from pyhik.state.book import Change, SensorState
+from pyhik.stream.device import HikDevice, sensor_channel_of
+from pyhik.stream.watcher import local_now
+
 from .constants import CAM_DEVICE, DEFAULT_RTSP_PORT, NVR_DEVICE, SENSOR_MAP
-from .device import HikDevice, sensor_channel_of
 from .errors import PyhikError
-from .isapi import Channel, IsapiClient
-from .isapi_http import split_host
-from .state import Change, SensorState
-from .watcher import local_now
 
 _LOGGER = logging.getLogger(__name__)
 

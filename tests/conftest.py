@@ -5,9 +5,8 @@ from typing import Any, Callable, List
 
 import pytest
 
-from pyhik.backoff import Backoff
 from pyhik.emulator import EmulatedDevice
-from pyhik.watchdog import Watchdog
+from pyhik.stream.recovery import Backoff, Watchdog
 
 WAIT_S = 5.0
 

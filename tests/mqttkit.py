@@ -374,7 +374,7 @@ def nvr(emulators: Any, name: str = "Home", channels: int = 2, **kw: Any) -> Any
 
 def config(dev: Any, customize: Optional[Dict[str, Any]] = None, **extra: Any) -> Any:
     """The configuration entry of an emulated device (its credentials, 127.0.0.1)."""
-    from pyhik.config import parse_device
+    from pyhik.sensors.config import parse_device
 
     entry = {"host": "127.0.0.1", "port": dev.port, "username": "admin", "password": "12345",
              "customize": customize or {}}
@@ -384,8 +384,7 @@ def config(dev: Any, customize: Optional[Dict[str, Any]] = None, **extra: Any) -
 
 def device_options() -> Dict[str, Any]:
     """Quick stream reconnects, a 1 s watchdog and a 0.5 s release of active-only events."""
-    from pyhik.backoff import Backoff
-    from pyhik.watchdog import Watchdog
+    from pyhik.stream.recovery import Backoff, Watchdog
 
     return {"backoff": Backoff(0.05, 0.2, jitter=0.0),
                 "watchdog": Watchdog(min_limit_s=1.0, silent_limit_s=1.0), "stale_s": 0.5}
@@ -393,10 +392,10 @@ def device_options() -> Dict[str, Any]:
 
 def make_bridge(port: int, configs: List[Any], bridge_id: str = "test", **kw: Any) -> Any:
     """A bridge with quick reconnects and births, not started."""
-    from pyhik.backoff import Backoff
     from pyhik.mqtt.bridge import Bridge
     from pyhik.mqtt.broker import Broker
     from pyhik.mqtt.topics import Topics
+    from pyhik.stream.recovery import Backoff
 
     topics = Topics(bridge_id, kw.pop("base", "pyhik"), kw.pop("prefix", "homeassistant"))
     kw.setdefault("device_options", device_options)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from pyhik.multipart import BUFFER_SLACK_BYTES, MAX_PART_BYTES, MultipartFramer, Part
+from pyhik.protocol.multipart import BUFFER_SLACK_BYTES, MAX_PART_BYTES, MultipartFramer, Part
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

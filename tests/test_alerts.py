@@ -1,4 +1,4 @@
-"""Tests of pyhik.alerts (and pyhik.alerts_json): one body in, one Alert or None out."""
+"""Tests of pyhik.protocol.alerts (and pyhik.protocol.alerts_json): one body in, one Alert or None out."""
 
 import json
 import logging
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyhik import alerts
-from pyhik.alerts import Alert, parse_alert
+from pyhik.protocol import alerts
+from pyhik.protocol.alerts import Alert, parse_alert
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALERT_FILES = sorted((FIXTURES / "alerts").glob("*"))
@@ -61,7 +61,7 @@ def stream_docs(path: Path):
 
 
 @contextmanager
-def captured(logger_name="pyhik.alerts"):
+def captured(logger_name="pyhik.protocol.alerts"):
     """Collect log records without pytest fixtures (usable inside hypothesis tests)."""
     records = []
     handler = logging.Handler(logging.DEBUG)
@@ -402,7 +402,7 @@ def test_every_truncation_of_an_alert_gives_none():
     b"junk<!DOCTYPE x [<!ENTITY a 'a'>]><EventNotificationAlert/>",
 ])
 def test_entity_declarations_are_refused(body, caplog):
-    with caplog.at_level(logging.WARNING, logger="pyhik.alerts"):
+    with caplog.at_level(logging.WARNING, logger="pyhik.protocol.alerts"):
         assert parse_alert(body) is None
     assert "DOCTYPE/ENTITY" in caplog.text
 
@@ -412,7 +412,7 @@ def test_a_lower_case_doctype_is_no_dtd_and_no_alert():
 
 
 def test_warning_names_the_reason_and_bounds_the_body(caplog):
-    with caplog.at_level(logging.DEBUG, logger="pyhik.alerts"):
+    with caplog.at_level(logging.DEBUG, logger="pyhik.protocol.alerts"):
         assert parse_alert(b"<ResponseStatus>" + b"x" * 10000 + b"</ResponseStatus>") is None
     [record] = caplog.records
     assert record.levelno == logging.WARNING and "ResponseStatus" in record.getMessage()
@@ -420,7 +420,7 @@ def test_warning_names_the_reason_and_bounds_the_body(caplog):
 
 
 def test_empty_body_is_only_debug(caplog):
-    with caplog.at_level(logging.DEBUG, logger="pyhik.alerts"):
+    with caplog.at_level(logging.DEBUG, logger="pyhik.protocol.alerts"):
         assert parse_alert(b"\r\n") is None
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
 

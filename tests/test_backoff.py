@@ -1,6 +1,6 @@
 import pytest
 
-from pyhik.backoff import Backoff
+from pyhik.stream.recovery import Backoff
 
 
 def test_doubles_to_cap_without_jitter():

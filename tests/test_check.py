@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from pyhik.check import run_check
-from pyhik.cli import main
+from pyhik.cli.check import run_check
+from pyhik.cli.main import main
 from pyhik.emulator import TriggerSpec
 
 PASSWORD = "S3cret!"

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyhik.chunked import ChunkedDecoder, ChunkError
+from pyhik.protocol.chunked import ChunkedDecoder, ChunkError
 
 
 def encode(pieces, eol=b"\r\n", ext=b""):

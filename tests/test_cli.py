@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from streamkit import fixture_alert_bodies, fixture_alert_files, wrap_multipart
 
-from pyhik import cli
-from pyhik.cli import Printer, main
-from pyhik.demo import run_demo
+from pyhik.cli import main as cli
+from pyhik.cli.demo import run_demo
+from pyhik.cli.main import Printer, main
 from pyhik.emulator import TriggerSpec
 
 PASSWORD = "S3cret!"

@@ -6,8 +6,8 @@ import pytest
 from conftest import DOCS_CAMERA_YAML as CAMERA_YAML
 from conftest import DOCS_NVR_YAML as NVR_YAML
 
-from pyhik.config import SensorOptions, load_file, parse_device, parse_document, split_key
 from pyhik.errors import ConfigError
+from pyhik.sensors.config import SensorOptions, load_file, parse_device, parse_document, split_key
 
 
 @pytest.fixture

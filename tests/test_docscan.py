@@ -1,4 +1,4 @@
-"""Tests for pyhik.docscan: incremental finder, whole-document scanner, completeness check.
+"""Tests for pyhik.protocol.docscan: incremental finder, whole-document scanner, completeness check.
 
 The scanner is also exercised end to end (splits, caps, garbage) by tests/test_multipart.py.
 """
@@ -10,7 +10,7 @@ from typing import List, Sequence, Tuple
 
 import pytest
 
-from pyhik.docscan import XML_CLOSE, XML_OPEN, DocumentScanner, Finder, looks_complete
+from pyhik.protocol.docscan import XML_CLOSE, XML_OPEN, DocumentScanner, Finder, looks_complete
 
 
 def scan_pieces(pieces: Sequence[bytes], cap: int = 1 << 20) -> Tuple[List[bytes], List[str]]:

@@ -30,12 +30,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamkit import fixture_alert_bodies, fixture_alert_files, frame_checked, multipart_part, split_at
 
-from pyhik import events
-from pyhik.alerts import Alert, parse_alert
 from pyhik.emulator import parts as emu_parts
-from pyhik.multipart import MAX_PART_BYTES, MultipartFramer, Part
-from pyhik.state import SensorBook, SensorKey, sensor_channel
-from pyhik.templates import AlertParser
+from pyhik.protocol import events
+from pyhik.protocol.alerts import Alert, parse_alert
+from pyhik.protocol.multipart import MAX_PART_BYTES, MultipartFramer, Part
+from pyhik.protocol.templates import AlertParser
+from pyhik.state.book import SensorBook, SensorKey, sensor_channel
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=120,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

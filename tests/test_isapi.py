@@ -1,4 +1,4 @@
-"""Tests for pyhik.isapi (and the isapi_http / isapi_models modules under it).
+"""Tests for pyhik.isapi.client (and the isapi_http / isapi_models modules under it).
 
 HTTP is mocked with `responses`: a small fake device answers the real captured documents
 in tests/fixtures, challenges for Digest or Basic auth and checks the answers (the digest
@@ -28,7 +28,7 @@ from pyhik.errors import (
     PermissionDeniedError,
     UnsupportedDeviceError,
 )
-from pyhik.isapi import (
+from pyhik.isapi.client import (
     CONNECT_TIMEOUT_S,
     DEFAULT_NOTIFICATION_METHODS,
     READ_TIMEOUT_S,
@@ -37,7 +37,7 @@ from pyhik.isapi import (
     IsapiClient,
     Trigger,
 )
-from pyhik.isapi_models import parse_channels, parse_device_info, parse_triggers, parse_xml, to_xml_bytes
+from pyhik.isapi.models import parse_channels, parse_device_info, parse_triggers, parse_xml, to_xml_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = "http://127.0.0.1:80"
@@ -476,7 +476,7 @@ def test_qb60_pir_and_vis_vmd_without_channel(rsps, client):
 
 def test_nvr_falls_back_to_every_linked_trigger(rsps, client, caplog):
     serve_triggers(rsps, NVR_TRIGGERS)
-    caplog.set_level(logging.INFO, logger="pyhik.isapi")
+    caplog.set_level(logging.INFO, logger="pyhik.isapi.client")
     fallback = client.triggers(["HTTP"])  # none notifies by HTTP; channels > 1: an NVR
     every = client.all_triggers()
     assert fallback == [t for t in every if t.methods] and len(fallback) == 102
@@ -624,7 +624,7 @@ def test_unknown_encoding_is_not_xml():
 
 
 def test_device_connects_when_the_user_may_not_read_triggers(rsps, caplog):
-    from pyhik.device import HikDevice
+    from pyhik.stream.device import HikDevice
     device = FakeDevice(rsps)
     device.route("/ISAPI/System/deviceInfo", read(CAM_INFO))
     device.route("/ISAPI/Event/triggers", LOW_PRIVILEGE, status=403)

@@ -7,9 +7,9 @@ import time
 import pytest
 from conftest import Recorder, fast_options
 
-from pyhik.device import HikDevice
 from pyhik.hikvision import HikCamera
-from pyhik.watchdog import Watchdog
+from pyhik.stream.device import HikDevice
+from pyhik.stream.recovery import Watchdog
 
 PASSWORD = "S3cret!"
 HANG_S = 10.0

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import fast_options
 
-from pyhik import transport
-from pyhik.device import HikDevice
-from pyhik.isapi import IsapiClient
-from pyhik.watchdog import Watchdog
+from pyhik.isapi.client import IsapiClient
+from pyhik.stream import transport
+from pyhik.stream.device import HikDevice
+from pyhik.stream.recovery import Watchdog
 
 PASSWORD = "S3cret!"
 DIGEST_401 = (b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"

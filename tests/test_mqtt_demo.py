@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_demo_publishes_the_emulated_devices(broker, subscriber):
-    from pyhik.mqtt.demo import run_mqtt_demo
+    from pyhik.cli.mqtt_demo import run_mqtt_demo
 
     stop = threading.Event()
     notes = []
@@ -55,8 +55,8 @@ class Block:
         if name == "paho" or name.startswith("paho."):
             raise ImportError("no paho here")
 sys.meta_path.insert(0, Block())
-import pyhik, pyhik.sensors, pyhik.hikvision
-from pyhik.cli import build_parser, main
+import pyhik, pyhik.sensors.entities, pyhik.hikvision
+from pyhik.cli.main import build_parser, main
 build_parser()
 assert not any(m.startswith("paho") for m in sys.modules)
 sys.exit(main(["mqtt", "--config", "x.yaml", "--broker", "mqtt://127.0.0.1:1"]))

@@ -1,4 +1,4 @@
-"""Tests for pyhik.multipart: framing real alert streams, tolerance, bounded memory, and
+"""Tests for pyhik.protocol.multipart: framing real alert streams, tolerance, bounded memory, and
 the promise that any split of the same bytes gives the same parts."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from streamkit import (
     wrap_multipart,
 )
 
-from pyhik.multipart import (
+from pyhik.protocol.multipart import (
     BUFFER_SLACK_BYTES,
     MAX_PART_BYTES,
     MultipartFramer,
@@ -276,7 +276,7 @@ def test_oversized_part_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixtu
     big = b"<EventNotificationAlert>" + b"<x>y</x>" * 1500 + b"</EventNotificationAlert>"
     for content_length in (True, False):
         data = wrap_multipart([SAMPLE[0], big, SAMPLE[1]], content_length=content_length)
-        with caplog.at_level(logging.WARNING, logger="pyhik.multipart"):
+        with caplog.at_level(logging.WARNING, logger="pyhik.protocol.multipart"):
             parts, framer = run(chunks(data, 1), CT, max_part_bytes=4096)
         assert bodies(parts) == EXPECTED[:2] and framer.dropped_parts == 1
         assert "max_part_bytes" in caplog.text

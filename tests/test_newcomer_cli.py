@@ -14,13 +14,13 @@ import pytest
 from conftest import fast_options
 
 import pyhik
-from pyhik import cli
-from pyhik.check import run_check
-from pyhik.cli import Printer, build_parser, configs_from_args, main, start_hubs, stop_hubs
-from pyhik.config import load_file, parse_device
-from pyhik.demo import run_demo
+from pyhik.cli import main as cli
+from pyhik.cli.check import run_check
+from pyhik.cli.demo import run_demo
+from pyhik.cli.main import Printer, build_parser, configs_from_args, main, start_hubs, stop_hubs
 from pyhik.emulator import TriggerSpec
 from pyhik.errors import ConfigError
+from pyhik.sensors.config import load_file, parse_device
 
 PASSWORD = "S3cret!"
 ROOT = Path(pyhik.__file__).resolve().parent.parent
@@ -142,7 +142,7 @@ def test_verify_ssl_in_the_config_file(tmp_path):
 
 
 def test_device_sensors_pass_the_ca_bundle_to_the_session(tmp_path):
-    from pyhik.sensors import DeviceSensors
+    from pyhik.sensors.entities import DeviceSensors
     bundle = tmp_path / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     for verify in (str(bundle), False, True):
@@ -256,7 +256,7 @@ def test_a_lost_and_restored_stream_is_reported_once(emulators, caplog, as_json)
         assert re.fullmatch(r"Front Porch: alert stream lost \(.+\), reconnecting", said[1])
         assert said[2] == "Front Porch: alert stream restored"
         assert logged == []
-    from pyhik import console
+    from pyhik.cli import console
     assert console._STREAM_REPORTS._reasons == {}
 
 

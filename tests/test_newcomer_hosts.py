@@ -11,15 +11,15 @@ import requests
 from conftest import fast_options
 
 import pyhik
-from pyhik.check import run_check
-from pyhik.cli import main
-from pyhik.config import load_file, parse_device
+from pyhik.cli.check import run_check
+from pyhik.cli.main import main
 from pyhik.emulator import TriggerSpec
 from pyhik.errors import ConfigError
 from pyhik.hikvision import HikCamera
-from pyhik.isapi import IsapiClient
-from pyhik.isapi_http import split_host
-from pyhik.sensors import DeviceSensors
+from pyhik.isapi.client import IsapiClient
+from pyhik.isapi.http import split_host
+from pyhik.sensors.config import load_file, parse_device
+from pyhik.sensors.entities import DeviceSensors
 
 PASSWORD = "S3cret!"
 TRIGGERS = [TriggerSpec("VMD", channel=1)]
@@ -172,7 +172,7 @@ def test_emulate_listens_on_the_ipv6_loopback():
 
 
 def test_a_device_config_built_directly_leaves_scheme_and_port_to_the_host():
-    from pyhik.config import DeviceConfig
+    from pyhik.sensors.config import DeviceConfig
     hub = DeviceSensors(DeviceConfig(host="https://cam.local"))
     assert hub.device.client.base_url == "https://cam.local:443"
     hub.close()

@@ -10,7 +10,7 @@ import pytest
 from streamkit import wrap_multipart
 
 import pyhik
-from pyhik.cli import main
+from pyhik.cli.main import main
 
 ROOT = Path(pyhik.__file__).resolve().parent.parent
 STREAMS = ROOT / "tests" / "fixtures" / "streams"

@@ -6,9 +6,10 @@ import pytest
 from conftest import fast_options
 from slugify import slugify as python_slugify
 
-from pyhik import console, events
+from pyhik.cli import console
 from pyhik.emulator import TriggerSpec
-from pyhik.sensors import DeviceSensors, entity_id_of, entity_slug
+from pyhik.protocol import events
+from pyhik.sensors.entities import DeviceSensors, entity_id_of, entity_slug
 
 PASSWORD = "S3cret!"
 
@@ -77,7 +78,7 @@ def test_two_names_with_one_slug_share_an_id_and_watch_warns(emulators, caplog):
         for hub in hubs:
             hub.setup()
         assert [h.sensors[0].entity_id for h in hubs] == ["binary_sensor.cafe_motion"] * 2
-        with caplog.at_level(logging.WARNING, logger="pyhik.console"):
+        with caplog.at_level(logging.WARNING, logger="pyhik.cli.console"):
             console._warn_shared_entity_ids(hubs)
         assert "binary_sensor.cafe_motion" in caplog.text and "'name'" in caplog.text
     finally:

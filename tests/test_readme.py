@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pyhik import events
+from pyhik.protocol import events
 
 README = (Path(__file__).resolve().parent.parent / "README.rst").read_text(encoding="utf-8")
 
@@ -39,7 +39,7 @@ def test_quick_start_commands():
 def test_readme_names_a_raw_stream_that_replay_reads(capsys):
     import re
 
-    from pyhik.cli import main
+    from pyhik.cli.main import main
     named = re.findall(r"pyhik replay (tests/fixtures/streams/\S+\.bin)", README)
     assert named, "README names no shipped raw stream"
     for path in named:

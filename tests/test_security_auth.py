@@ -19,7 +19,7 @@ from requests.utils import parse_dict_header
 
 from pyhik.emulator import EmulatedDevice
 from pyhik.hikvision import HikCamera
-from pyhik.isapi import IsapiClient
+from pyhik.isapi.client import IsapiClient
 
 CREDENTIALS = [("admin", "pä"), ("bénédicte", "pä"), ("用户", "密码€")]
 

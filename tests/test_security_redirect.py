@@ -18,7 +18,7 @@ import requests
 
 from pyhik.errors import DeviceError, RedirectError
 from pyhik.hikvision import HikCamera
-from pyhik.isapi import IsapiClient
+from pyhik.isapi.client import IsapiClient
 
 USER, PASSWORD = "admin", "secret"
 

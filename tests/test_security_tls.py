@@ -18,10 +18,10 @@ from typing import Callable, Iterator, List, NamedTuple
 import pytest
 import urllib3  # noqa: F401 - named in a warning filter
 
-from pyhik.device import HikDevice
 from pyhik.errors import ConfigError, DeviceUnreachableError
 from pyhik.hikvision import HikCamera
-from pyhik.isapi import IsapiClient
+from pyhik.isapi.client import IsapiClient
+from pyhik.stream.device import HikDevice
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEVICE_INFO = (FIXTURES / "deviceinfo" / "ipc_DS-2CD2155FWD-I_V5.5.0.xml").read_bytes()

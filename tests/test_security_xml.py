@@ -15,12 +15,12 @@ from typing import Iterator
 
 import pytest
 
-from pyhik.alerts import parse_alert
 from pyhik.errors import UnsupportedDeviceError
-from pyhik.isapi import IsapiClient
-from pyhik.isapi_models import parse_device_info, parse_xml
-from pyhik.multipart import MultipartFramer
-from pyhik.templates import AlertParser
+from pyhik.isapi.client import IsapiClient
+from pyhik.isapi.models import parse_device_info, parse_xml
+from pyhik.protocol.alerts import parse_alert
+from pyhik.protocol.multipart import MultipartFramer
+from pyhik.protocol.templates import AlertParser
 
 INJECTED = "INJECTED-BY-ENTITY"
 NS = "http://www.hikvision.com/ver20/XMLSchema"
@@ -49,7 +49,7 @@ def encode(doc: str, codec: str, declared: object) -> bytes:
 
 @pytest.mark.parametrize("codec,declared", ENCODINGS)
 def test_a_device_info_with_an_entity_is_refused_in_any_encoding(codec, declared, caplog):
-    with caplog.at_level(logging.WARNING, logger="pyhik.isapi_models"):
+    with caplog.at_level(logging.WARNING, logger="pyhik.isapi.models"):
         assert parse_xml(encode(DEVICE_INFO, codec, declared)) is None
     assert "Refused" in caplog.text
 
@@ -125,7 +125,7 @@ def test_the_client_refuses_a_utf16_device_info_with_an_entity(serve):
 @pytest.mark.parametrize("codec,declared", ENCODINGS)
 def test_an_alert_with_an_entity_is_skipped_in_any_encoding(codec, declared, caplog):
     body = encode(ALERT, codec, declared)
-    with caplog.at_level(logging.WARNING, logger="pyhik.alerts"):
+    with caplog.at_level(logging.WARNING, logger="pyhik.protocol.alerts"):
         assert parse_alert(body) is None
         parser = AlertParser()
         assert [parser.parse(body) for _ in range(3)] == [None, None, None]

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from conftest import DOCS_CAMERA_YAML, Recorder, fast_options
 
-from pyhik import events
 from pyhik.emulator import TriggerSpec
 from pyhik.errors import AuthenticationError, ConfigError
-from pyhik.sensors import DeviceSensors, SensorChange, entity_slug
+from pyhik.protocol import events
+from pyhik.sensors.entities import DeviceSensors, SensorChange, entity_slug
 
 PASSWORD = "S3cret!"
 CAMERA_TRIGGERS = [TriggerSpec("VMD", channel=1), TriggerSpec("linedetection", channel=1)]
@@ -222,7 +222,7 @@ def test_nvr_customize_keys_carry_the_channel(emulators, hubs):
 
 
 def test_customize_without_channel_on_an_nvr_warns(emulators, hubs, caplog):
-    with caplog.at_level(logging.WARNING, logger="pyhik.sensors"):
+    with caplog.at_level(logging.WARNING, logger="pyhik.sensors.entities"):
         hub = hubs(nvr(emulators), customize={"motion": {"delay": 5}})
     assert "needs a channel" in caplog.text and "motion_1" in caplog.text
     assert caplog.text.count("'motion'") == 1
@@ -232,7 +232,7 @@ def test_customize_without_channel_on_an_nvr_warns(emulators, hubs, caplog):
 @pytest.mark.parametrize("make, key", [(nvr, "motion_3"), (camera, "face_detection"),
                                        (camera, "motion_1")])
 def test_customize_matching_no_sensor_warns(emulators, hubs, caplog, make, key):
-    with caplog.at_level(logging.WARNING, logger="pyhik.sensors"):
+    with caplog.at_level(logging.WARNING, logger="pyhik.sensors.entities"):
         hubs(make(emulators), customize={key: {"delay": 5}})
     assert f"customize {key!r}" in caplog.text
 

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pyhik.alerts import Alert
-from pyhik.state import SensorBook, SensorKey
+from pyhik.protocol.alerts import Alert
+from pyhik.state.book import SensorBook, SensorKey
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 
@@ -227,7 +227,7 @@ def test_replay_of_real_camera_sequence_ends_all_off(clock):
     import json
     from pathlib import Path
 
-    from pyhik.alerts import parse_alert
+    from pyhik.protocol.alerts import parse_alert
 
     path = Path(__file__).parent / "fixtures" / "streams" / "hiksink-cam_alert_sequence.jsonl"
     book = SensorBook()

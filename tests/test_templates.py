@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamkit import fixture_alert_bodies, fixture_alert_files
 
-from pyhik import templates
-from pyhik.alerts import Alert, parse_alert
-from pyhik.templates import AlertParser
+from pyhik.protocol import templates
+from pyhik.protocol.alerts import Alert, parse_alert
+from pyhik.protocol.templates import AlertParser
 
 ALERT = """<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
 <ipAddress>10.0.0.7</ipAddress>

@@ -1,6 +1,6 @@
 import pytest
 
-from pyhik.watchdog import Watchdog
+from pyhik.stream.recovery import Watchdog
 
 
 def test_no_heartbeat_uses_silent_limit():

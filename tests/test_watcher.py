@@ -7,9 +7,9 @@ import time
 import pytest
 from conftest import Recorder, fast_options
 
-from pyhik.device import HikDevice
 from pyhik.emulator import TriggerSpec
-from pyhik.state import SensorKey
+from pyhik.state.book import SensorKey
+from pyhik.stream.device import HikDevice
 
 PASSWORD = "S3cret!"
 

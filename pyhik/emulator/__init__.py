@@ -9,7 +9,7 @@ and is the test bed of the live-stream tests, soak tests, benchmarks and ``pyhik
         cam.wait_for_streams(1)
         cam.push("VMD", "active")
 
-It imports only the standard library and :mod:`pyhik.events`, nothing of the client side.
+It imports only the standard library and :mod:`pyhik.protocol.events`, nothing of the client side.
 """
 
 from __future__ import annotations

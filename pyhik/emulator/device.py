@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
-from pyhik import events
+from pyhik.protocol import events
 
 from . import parts
 from .auth import Authenticator

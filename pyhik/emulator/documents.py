@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 from xml.sax.saxutils import escape
 
-from pyhik import events
+from pyhik.protocol import events
 
 NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'

@@ -1,6 +1,6 @@
 """``pyhik mqtt``: the docs' binary sensors on an MQTT broker, with Home Assistant discovery.
 
-The bridge watches cameras and NVRs with :class:`pyhik.sensors.DeviceSensors` and publishes
+The bridge watches cameras and NVRs with :class:`pyhik.sensors.entities.DeviceSensors` and publishes
 their sensors to a broker, as fixed by the project's MQTT contract (topics, payloads,
 discovery, behaviour). Modules, one job each:
 
@@ -11,8 +11,8 @@ discovery, behaviour). Modules, one job each:
 - :mod:`~pyhik.mqtt.broker`: the ``--broker`` URL (pure).
 - :mod:`~pyhik.mqtt.session`: one broker session over paho-mqtt (connect, reconnect, will).
 - :mod:`~pyhik.mqtt.bridge`: devices -> sensors -> broker.
-- :mod:`~pyhik.mqtt.cli`: the ``pyhik mqtt`` command.
-- :mod:`~pyhik.mqtt.demo`: ``pyhik demo --mqtt``, the emulated devices through the bridge.
+- :mod:`~pyhik.cli.mqtt`: the ``pyhik mqtt`` command.
+- :mod:`~pyhik.cli.mqtt_demo`: ``pyhik demo --mqtt``, the emulated devices through the bridge.
 
 Only :mod:`~pyhik.mqtt.session` (and what imports it) needs paho-mqtt, the ``mqtt`` extra.
 """

@@ -18,10 +18,10 @@ from collections import deque
 from typing import Any, Callable, Deque, List, Mapping, Optional, Sequence, Tuple
 
 from pyhik import __version__
-from pyhik.backoff import AUTH_RETRY_S, Backoff
-from pyhik.config import DeviceConfig
 from pyhik.errors import AuthenticationError
-from pyhik.sensors import DeviceSensors, SensorChange
+from pyhik.sensors.config import DeviceConfig
+from pyhik.sensors.entities import DeviceSensors, SensorChange
+from pyhik.stream.recovery import AUTH_RETRY_S, Backoff
 
 from .broker import Broker
 from .discovery import (

@@ -1,6 +1,6 @@
 """What the bridge says about sensors: views of devices and sensors, and the JSON payloads.
 
-Pure: views are plain frozen values built from :mod:`pyhik.sensors` objects, payloads are
+Pure: views are plain frozen values built from :mod:`pyhik.sensors.entities` objects, payloads are
 strings built from views; no I/O, no clock.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from pyhik.sensors import BinarySensor, DeviceSensors, SensorChange, shows_channel
-from pyhik.state import SensorState
+from pyhik.sensors.entities import BinarySensor, DeviceSensors, SensorChange, shows_channel
+from pyhik.state.book import SensorState
 
 from .topics import STATE_OFF, STATE_ON, device_topic_id
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, Protocol, Sequence, 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from pyhik.backoff import Backoff
+from pyhik.stream.recovery import Backoff
 
 from .broker import Broker, BrokerError
 from .topics import QOS

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from . import __version__
+from pyhik import __version__
+
 from .console import FIRST_CONNECT_S, Printer, run_with_signals, start_hubs, stop_hubs, wait_until
 
 __all__ = ["main", "build_parser", "Subcommand", "SUBCOMMANDS", "register", "verbosity",
@@ -68,12 +69,12 @@ def _check_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _emulate_arguments(parser: argparse.ArgumentParser) -> None:
-    from .emulator.cli import add_arguments
+    from pyhik.emulator.cli import add_arguments
     add_arguments(parser)
 
 
 def _mqtt_arguments(parser: argparse.ArgumentParser) -> None:
-    from .mqtt.cli import add_arguments
+    from .mqtt import add_arguments
     add_arguments(parser)
 
 
@@ -138,7 +139,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USAGE
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity(args), 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .errors import PyhikError
+    from pyhik.errors import PyhikError
     run = next(c.run for c in SUBCOMMANDS if c.name == args.command)
     try:
         return run(args)
@@ -163,7 +164,7 @@ def _password(args: argparse.Namespace) -> Optional[str]:
 
 def verify_from_args(args: argparse.Namespace) -> Union[bool, str]:
     """requests' ``verify`` from --ca-file / --no-verify-ssl: a CA bundle path or a bool."""
-    from .errors import ConfigError
+    from pyhik.errors import ConfigError
 
     if getattr(args, "no_verify_ssl", False):
         return False
@@ -177,8 +178,8 @@ def verify_from_args(args: argparse.Namespace) -> Union[bool, str]:
 
 def configs_from_args(args: argparse.Namespace) -> List[Any]:
     """Device configurations from --config FILE or from --host and friends."""
-    from .config import load_file, parse_device
-    from .errors import ConfigError
+    from pyhik.errors import ConfigError
+    from pyhik.sensors.config import load_file, parse_device
 
     if getattr(args, "config", None):
         given = [flag for flag in _DEVICE_FLAGS
@@ -210,7 +211,7 @@ def configs_from_args(args: argparse.Namespace) -> List[Any]:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
+    from pyhik.errors import ConfigError
 
     if args.duration is not None and not args.duration >= 0:
         raise ConfigError(f"--duration: expected seconds >= 0, got {args.duration:g}")
@@ -230,13 +231,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    from .emulator.cli import run
+    from pyhik.emulator.cli import run
     return run(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.mqtt:
-        from .mqtt.cli import run_demo as run_mqtt_demo
+        from .mqtt import run_demo as run_mqtt_demo
         return run_mqtt_demo(args)
     from .demo import run_demo
     # A closed stdout (pyhik demo | head -3) ends the demo, as it ends watch.
@@ -245,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_mqtt(args: argparse.Namespace) -> int:
-    from .mqtt.cli import run
+    from .mqtt import run
     return run(args)
 
 

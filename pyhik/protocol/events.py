@@ -58,7 +58,7 @@ def slugify(text: str) -> str:
     Lower case, transliterated to ASCII (``é`` -> ``e``, ``ä`` -> ``a``, ``ß`` -> ``ss``,
     ``Камера`` -> ``kamera``), every run of other characters one ``_``, none at the ends:
     ``"I/O"`` -> ``"i_o"``. ``""`` when nothing is left (Home Assistant then says
-    ``unknown``: see :func:`pyhik.sensors.entity_slug`).
+    ``unknown``: see :func:`pyhik.sensors.entities.entity_slug`).
     """
     return _slugify(str(text), separator="_")
 

@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
-from .errors import ConfigError, DeviceError, DeviceUnreachableError, RedirectError
-from .isapi_models import ResponseStatus, parse_response_status, parse_xml
+from pyhik.errors import ConfigError, DeviceError, DeviceUnreachableError, RedirectError
+
+from .models import ResponseStatus, parse_response_status, parse_xml
 
 __all__ = ["challenge_schemes", "ChallengeAuth", "NoAuth", "NoRedirectSession", "split_host",
            "transport_error", "redirect_error", "response_status", "tls_failure",

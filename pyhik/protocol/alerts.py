@@ -12,7 +12,7 @@ characters removed, trailing junk cut) and parsed again. Both parses go through
 whatever encoding expat reads the body: such a body is skipped (entity-expansion bombs,
 injected text), and the stream goes on.
 
-JSON bodies (same key names) are flattened by :mod:`pyhik.alerts_json`.
+JSON bodies (same key names) are flattened by :mod:`pyhik.protocol.alerts_json`.
 """
 
 from __future__ import annotations

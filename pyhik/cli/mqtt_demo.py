@@ -11,8 +11,14 @@ import threading
 import time
 from typing import Any, Callable, List, Mapping, Optional, cast
 
-from pyhik.config import parse_device
-from pyhik.demo import (
+from pyhik.emulator import EmulatedDevice, TriggerSpec
+from pyhik.mqtt.bridge import Bridge
+from pyhik.mqtt.broker import parse_broker
+from pyhik.mqtt.topics import Topics
+from pyhik.sensors.config import parse_device
+from pyhik.state.book import STALE_S
+
+from .demo import (
     CAMERA_CUSTOMIZE,
     FOREVER_PAUSE_S,
     HEARTBEAT_S,
@@ -22,12 +28,6 @@ from pyhik.demo import (
     scaled_customize,
     script,
 )
-from pyhik.emulator import EmulatedDevice, TriggerSpec
-from pyhik.state import STALE_S
-
-from .bridge import Bridge
-from .broker import parse_broker
-from .topics import Topics
 
 DEMO_BRIDGE_ID = "demo"
 

@@ -10,7 +10,7 @@ too, ``binary_sensor.front_porch_motion_2``, so that no two sensors share an id)
 
 Example::
 
-    from pyhik.sensors import DeviceSensors
+    from pyhik.sensors.entities import DeviceSensors
 
     hub = DeviceSensors.from_kwargs(host="192.168.1.64", username="admin", password="pw",
                                     customize={"motion": {"delay": 30}})
@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
 
-from . import events
+from pyhik.isapi.http import split_host
+from pyhik.protocol import events
+from pyhik.state.book import Change, SensorKey, SensorState
+from pyhik.stream.device import HikDevice
+
 from .config import DeviceConfig, SensorOptions, parse_device, split_key
-from .device import HikDevice
-from .isapi_http import split_host
-from .state import Change, SensorKey, SensorState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def entity_slug(text: str) -> str:
     ``"unknown"`` when nothing is left (an emoji-only name), ``""`` for no text at all.
 
     Two names with the same slug give the same id: Home Assistant then appends ``_2``
-    to the second entity it registers; here :func:`pyhik.cli` warns about it instead,
+    to the second entity it registers; here :func:`pyhik.cli.main` warns about it instead,
     since ids are made per device (see README, Configuration).
     """
     if text is None or text == "":
@@ -194,7 +195,7 @@ class DeviceSensors:
                     **device_options: Any) -> "DeviceSensors":
         """From a mapping with the documented keys (a Home Assistant YAML entry).
 
-        ``device_options`` go to :class:`~pyhik.device.HikDevice` (``stale_s``, ...).
+        ``device_options`` go to :class:`~pyhik.stream.device.HikDevice` (``stale_s``, ...).
         """
         return cls(parse_device(mapping, verify_ssl=verify_ssl), **device_options)
 

@@ -86,7 +86,7 @@ def start_hubs(configs: Iterable[Any], printer: Printer, *, first_connect_s: flo
     With ``first_connect_s``, wait up to that long for every stream to open, and raise the
     error of a stream refused for good (wrong password, missing permission).
     """
-    from .sensors import DeviceSensors
+    from pyhik.sensors.entities import DeviceSensors
 
     hubs: List[Any] = []
     try:
@@ -123,7 +123,7 @@ def _warn_shared_entity_ids(hubs: Sequence[Any]) -> None:
 
 def _await_streams(hubs: Sequence[Any], timeout_s: float, stop: threading.Event) -> None:
     """Wait until each stream is open; raise a login or permission refusal at once."""
-    from .errors import AuthenticationError, PermissionDeniedError
+    from pyhik.errors import AuthenticationError, PermissionDeniedError
 
     deadline = time.monotonic() + timeout_s
     pending = list(hubs)
@@ -141,7 +141,7 @@ class _QuietStreamErrors(logging.Filter):
     """While ``watch`` starts, the stream thread's log line for a refused login or
     permission is dropped: the command reports that error itself, in one line."""
 
-    _LOGGER_NAME = "pyhik.watcher"
+    _LOGGER_NAME = "pyhik.stream.watcher"
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.levelno >= logging.ERROR and record.exc_info is None)
@@ -159,7 +159,7 @@ class _StreamReports(logging.Filter):
     whose changes are printed from being said twice: the printed line reports it, with
     the reason of a loss taken from the dropped log line."""
 
-    LOGGER_NAME = "pyhik.watcher"
+    LOGGER_NAME = "pyhik.stream.watcher"
 
     def __init__(self) -> None:
         super().__init__()

@@ -8,7 +8,7 @@ masked body (its *template*) parses the template once with placeholders in their
 Later bodies of that template are filled in from it: a few ``bytes.find`` and one dict
 lookup instead of an XML parse, about a fifth of the cost.
 
-Exactness: a filled alert equals what :func:`pyhik.alerts.parse_alert` gives for the same
+Exactness: a filled alert equals what :func:`pyhik.protocol.alerts.parse_alert` gives for the same
 body (its ``raw`` map too). The date and the count are masked only when they hold nothing
 but characters that cannot change how XML reads (digits, ``-:+.TZ``), and a template is
 kept only if filling it in reproduces the full parse of the body that made it; anything
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Optional, Tuple, Union
 
 from .alerts import Alert, parse_alert, parse_alert_quietly
-from .memo import BoundedMemo
+from .partheaders import BoundedMemo
 
 DEFAULT_MAX_TEMPLATES = 64
 """Bound on the templates (and masked bodies seen once) one stream keeps."""
@@ -104,7 +104,7 @@ def _mask(data: bytes) -> Optional[Tuple[bytes, str, str]]:
 
 
 class AlertParser:
-    """:func:`~pyhik.alerts.parse_alert` for one stream, with a memo of its templates.
+    """:func:`~pyhik.protocol.alerts.parse_alert` for one stream, with a memo of its templates.
 
     Not thread-safe: one per stream thread. ``hits`` and ``misses`` count the bodies that
     were and were not filled in from a template.
@@ -117,7 +117,7 @@ class AlertParser:
 
     def parse(self, body: Union[bytes, bytearray, memoryview, str],
               content_type: str = "") -> Optional[Alert]:
-        """Same contract and result as :func:`~pyhik.alerts.parse_alert`."""
+        """Same contract and result as :func:`~pyhik.protocol.alerts.parse_alert`."""
         data = body if type(body) is bytes else (
             body.encode("utf-8") if isinstance(body, str) else bytes(body))
         masked = _mask(data) if data[:1] == b"<" else None

@@ -18,7 +18,7 @@ A configuration entry has exactly the keys of the documentation's examples::
 
 Anything else is a :class:`~pyhik.errors.ConfigError` that names the key and the valid
 choices; nothing is half-applied. The host is read (scheme, IPv6, port) by
-:func:`pyhik.isapi_http.split_host` when the device is built; here only its scheme is
+:func:`pyhik.isapi.http.split_host` when the device is built; here only its scheme is
 looked at, to pick the defaults of ``ssl`` and ``port``.
 """
 
@@ -31,8 +31,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from . import events
-from .errors import ConfigError
+from pyhik.errors import ConfigError
+from pyhik.protocol import events
 
 PLATFORM = "hikvision"
 TOP_LEVEL_KEYS = ("platform", "host", "port", "ssl", "verify_ssl", "username", "password", "name",
@@ -54,7 +54,7 @@ class DeviceConfig:
     """One device to watch, validated.
 
     :func:`parse_device` always sets ``port`` and ``ssl``; built directly, None leaves
-    them to the host (``https://cam`` -> HTTPS on 443), as :func:`~pyhik.isapi_http.split_host`
+    them to the host (``https://cam`` -> HTTPS on 443), as :func:`~pyhik.isapi.http.split_host`
     reads it.
     """
 

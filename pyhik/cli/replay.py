@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any, Dict, List, Optional
 
 EXIT_OK, EXIT_FAILED = 0, 1
-PARSER_LOGGERS = ("pyhik.alerts", "pyhik.multipart", "pyhik.templates")
+PARSER_LOGGERS = ("pyhik.protocol.alerts", "pyhik.protocol.multipart", "pyhik.protocol.templates")
 """Where the framer and the parser say what they skip."""
 _EXAMPLE_CHARS = 100
 
@@ -82,8 +82,8 @@ class _Tallied:
 
 def run(args: argparse.Namespace, verbose: int = 0) -> int:
     """Replay ``args.file``; 0 when it held at least one alert."""
-    from .multipart import MultipartFramer
-    from .templates import AlertParser
+    from pyhik.protocol.multipart import MultipartFramer
+    from pyhik.protocol.templates import AlertParser
 
     try:
         source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")

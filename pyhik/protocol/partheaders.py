@@ -12,9 +12,25 @@ from __future__ import annotations
 import functools
 import re
 from types import MappingProxyType
-from typing import Dict, Mapping, NamedTuple, Optional
+from typing import Dict, Hashable, Mapping, NamedTuple, Optional, TypeVar
 
-from .memo import BoundedMemo
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class BoundedMemo(Dict[K, V]):
+    """A plain dict (lookups cost what a dict's do) whose :meth:`put` keeps at most
+    ``cap`` entries, dropping the one stored first. For memos a peer's input fills."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = max(1, int(cap))
+
+    def put(self, key: K, value: V) -> None:
+        if key not in self and len(self) >= self.cap:
+            del self[next(iter(self))]
+        self[key] = value
+
 
 __all__ = ["boundary_from_content_type", "media_type", "HeaderBlocks", "PartHeaders",
            "BOUNDARY_MAX_CHARS", "BINARY_TYPES"]

@@ -19,10 +19,10 @@ Rules of the machine
   ``max_part_bytes`` is dropped with a warning. Between parts, anything up to the next
   delimiter is skipped (extra blank lines, a closing ``--boundary--``, stray bytes).
 - Fallback, when there is no boundary, or the declared one is not seen within
-  ``PREAMBLE_MAX_BYTES`` or before a whole alert document: :mod:`pyhik.docscan` cuts whole
+  ``PREAMBLE_MAX_BYTES`` or before a whole alert document: :mod:`pyhik.protocol.docscan` cuts whole
   documents out of the bytes (``<EventNotificationAlert>`` XML with its ``<?xml?>`` prolog,
   top-level JSON objects). Those parts have no headers. A file holding one document (a
-  fixture, a saved alert) therefore gives one part. (Pure: imports only pyhik.docscan.)
+  fixture, a saved alert) therefore gives one part. (Pure: imports only pyhik.protocol.docscan.)
 
 Cost: the peer controls the input, so a slow path would be a denial of service. The work is
 O(n) in the bytes received, whatever the split (like h11's ``_receivebuffer``). Each kind of

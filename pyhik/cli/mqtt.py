@@ -17,8 +17,7 @@ import threading
 from typing import Any, List, Mapping, Optional
 
 from pyhik.errors import ConfigError, PyhikError
-
-from .topics import DEFAULT_BASE, DEFAULT_DISCOVERY_PREFIX, default_bridge_id, valid_topic_level
+from pyhik.mqtt.topics import DEFAULT_BASE, DEFAULT_DISCOVERY_PREFIX, default_bridge_id, valid_topic_level
 
 EXIT_OK, EXIT_FAILED = 0, 1
 CONNECT_TIMEOUT_S = 15.0
@@ -58,9 +57,8 @@ class Options:
     """Validated settings of one ``pyhik mqtt`` run."""
 
     def __init__(self, args: argparse.Namespace, env: Mapping[str, str]) -> None:
-        from pyhik.config import load_file
-
-        from .broker import parse_broker
+        from pyhik.mqtt.broker import parse_broker
+        from pyhik.sensors.config import load_file
 
         self.broker = parse_broker(args.broker, env)
         if args.tls_ca and not self.broker.tls:
@@ -88,8 +86,8 @@ def run(args: argparse.Namespace, *, stop: Optional[threading.Event] = None,
         env: Optional[Mapping[str, str]] = None, **bridge_options: Any) -> int:
     """Run the bridge until SIGINT / SIGTERM (or ``stop``); returns the exit code."""
     try:
-        from .bridge import Bridge
-        from .topics import Topics
+        from pyhik.mqtt.bridge import Bridge
+        from pyhik.mqtt.topics import Topics
     except ImportError as err:
         print(f"pyhik mqtt: needs paho-mqtt 2.x: pip install 'pyhik[mqtt]' ({err})",
               file=sys.stderr)
@@ -116,7 +114,7 @@ def run(args: argparse.Namespace, *, stop: Optional[threading.Event] = None,
 def run_demo(args: argparse.Namespace) -> int:
     """``pyhik demo --mqtt URL``: the emulated camera and NVR on a broker, until a signal."""
     try:
-        from .demo import run_mqtt_demo
+        from .mqtt_demo import run_mqtt_demo
     except ImportError as err:
         print(f"pyhik demo: needs paho-mqtt 2.x: pip install 'pyhik[mqtt]' ({err})",
               file=sys.stderr)

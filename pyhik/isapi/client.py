@@ -1,6 +1,6 @@
 """One device's ISAPI client: the endpoints pyhik uses, as typed models and typed errors.
 
-Auth follows the device's challenge (see :mod:`pyhik.isapi_http`): no credentials on the
+Auth follows the device's challenge (see :mod:`pyhik.isapi.http`): no credentials on the
 first request, Digest when offered, Basic only when it is the only scheme. A rejected login
 raises :class:`AuthenticationError` at once: one answer to a fresh challenge per call and
 never a retry loop, because Hikvision devices lock the client's address out after a few
@@ -9,7 +9,7 @@ failed logins.
 Errors: 401 -> AuthenticationError, 403 -> PermissionDeniedError (unless the device's
 ResponseStatus says the feature is not supported), no connection -> DeviceUnreachableError,
 no such document -> UnsupportedDeviceError, any 3xx -> RedirectError (no redirect is
-ever followed, see :mod:`pyhik.isapi_http`); all derive from requests' RequestException.
+ever followed, see :mod:`pyhik.isapi.http`); all derive from requests' RequestException.
 A 404 on ``/ISAPI/...`` is retried once without the ``/ISAPI`` prefix (old firmware), and
 the prefix that worked is tried first from then on. Every request has a timeout, and the
 client may be used from several threads at once (one session, per-thread digest state).
@@ -24,7 +24,7 @@ from typing import Iterable, List, Mapping, Optional, Tuple, Union
 import requests
 from requests.auth import AuthBase
 
-from .errors import (
+from pyhik.errors import (
     AuthenticationError,
     DeviceError,
     DeviceUnreachableError,
@@ -32,7 +32,8 @@ from .errors import (
     RedirectError,
     UnsupportedDeviceError,
 )
-from .isapi_http import (
+
+from .http import (
     ChallengeAuth,
     NoAuth,
     NoRedirectSession,
@@ -45,7 +46,7 @@ from .isapi_http import (
     split_host,
     transport_error,
 )
-from .isapi_models import (
+from .models import (
     Channel,
     DeviceInfo,
     Trigger,

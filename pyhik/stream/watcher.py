@@ -7,7 +7,7 @@ reads bytes as soon as any arrive, frames and parses them, applies alerts to the
 ``SensorBook`` and hands the changes to listeners. Between bytes it sleeps until the next
 byte or the book's next deadline (a stale event's end, a hold's end), whichever comes
 first, and runs that deadline itself; no shared timer thread is involved. The socket
-comes from :mod:`pyhik.transport`, so ``stop()`` can shut it down in any phase.
+comes from :mod:`pyhik.stream.transport`, so ``stop()`` can shut it down in any phase.
 
 Threading: the book is guarded by ``state_lock``, held only briefly and never while
 listeners run, so readers on other threads never wait for a callback.
@@ -22,15 +22,15 @@ import time
 from datetime import datetime
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
+from pyhik.errors import AuthenticationError, DeviceError, PermissionDeniedError
+from pyhik.isapi.client import PATH_ALERT_STREAM
+from pyhik.protocol.alerts import Alert
+from pyhik.protocol.multipart import MultipartFramer
+from pyhik.protocol.templates import AlertParser
+from pyhik.state.book import Change, SensorBook
+
 from . import transport
-from .alerts import Alert
-from .backoff import AUTH_RETRY_S, Backoff
-from .errors import AuthenticationError, DeviceError, PermissionDeniedError
-from .isapi import PATH_ALERT_STREAM
-from .multipart import MultipartFramer
-from .state import Change, SensorBook
-from .templates import AlertParser
-from .watchdog import Watchdog
+from .recovery import AUTH_RETRY_S, Backoff, Watchdog
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def local_now() -> datetime:
 
 class _Run:
     """One start()..stop() lifetime; a stale run's thread exits without side effects.
-    Also its thread's :class:`pyhik.transport.StreamHooks`: it keeps the socket of the
+    Also its thread's :class:`pyhik.stream.transport.StreamHooks`: it keeps the socket of the
     current connection, for ``abort()`` to shut down from another thread."""
 
     def __init__(self) -> None:

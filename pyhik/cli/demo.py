@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from .emulator import EmulatedDevice, TriggerSpec
-from .state import STALE_S
+from pyhik.emulator import EmulatedDevice, TriggerSpec
+from pyhik.state.book import STALE_S
 
 CAMERA_CUSTOMIZE = {"motion": {"delay": 30}, "line_crossing": {"ignored": True}}
 NVR_CUSTOMIZE = {"motion_1": {"delay": 30}, "field_detection_2": {"ignored": True}}
@@ -80,7 +80,8 @@ def run_demo(printer: Any, *, forever: bool = False, stop: Optional[threading.Ev
     a test can play the whole demo in a second or two. ``pyhik demo`` uses 1: the delays
     are then exactly the documentation's 30 s.
     """
-    from .config import parse_device
+    from pyhik.sensors.config import parse_device
+
     from .console import start_hubs, stop_hubs, wait_until
 
     if not time_scale > 0:

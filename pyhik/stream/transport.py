@@ -35,7 +35,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .chunked import ChunkedDecoder
+from pyhik.protocol.chunked import ChunkedDecoder
 
 __all__ = ["StreamHooks", "SocketReader", "StreamAdapter", "serving", "mount", "shutdown",
            "body_reader", "READ_SIZE"]

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 
 import yaml
 
-from .errors import ConfigError
+from pyhik.errors import ConfigError
 
 _LOGGER = logging.getLogger(__name__)
 SECRETS_FILE = "secrets.yaml"

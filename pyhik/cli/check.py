@@ -13,19 +13,19 @@ from __future__ import annotations
 import sys
 from typing import List, Optional, TextIO, Union
 
-from .device import sensor_channel_of
-from .errors import (
+from pyhik.errors import (
     AuthenticationError,
     DeviceError,
     DeviceUnreachableError,
     PermissionDeniedError,
     PyhikError,
 )
-from .events import lookup, unknown
-from .isapi import DEFAULT_NOTIFICATION_METHODS, DeviceInfo, IsapiClient, Trigger
-from .isapi_http import split_host
-from .sensors import entity_id_of, sensor_name
-from .state import VIDEO_LOSS
+from pyhik.isapi.client import DEFAULT_NOTIFICATION_METHODS, DeviceInfo, IsapiClient, Trigger
+from pyhik.isapi.http import split_host
+from pyhik.protocol.events import lookup, unknown
+from pyhik.sensors.entities import entity_id_of, sensor_name
+from pyhik.state.book import VIDEO_LOSS
+from pyhik.stream.device import sensor_channel_of
 
 STREAM_PROBE_TIMEOUT_S = 5.0
 
@@ -59,7 +59,7 @@ def run_check(host: Optional[str], port: Optional[int], username: Optional[str],
               errors: Optional[TextIO] = None) -> int:
     """Diagnose one device; 0 when all is well, 1 on any problem or warning.
 
-    ``host`` is read as everywhere (:func:`~pyhik.isapi_http.split_host`: ``cam``,
+    ``host`` is read as everywhere (:func:`~pyhik.isapi.http.split_host`: ``cam``,
     ``https://cam:8443``, ``::1``); ``port`` None: 80, or 443 for https. The findings go
     to ``out`` (default: standard output). With ``errors``, the first problem is also
     written there as one line (``pyhik check: ...``), or a one-line summary when there

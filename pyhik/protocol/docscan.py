@@ -1,6 +1,6 @@
 """Cuts whole alert documents (XML or JSON) out of bytes that carry no multipart framing.
 
-This is the fallback of :mod:`pyhik.multipart`, for streams without a usable boundary and
+This is the fallback of :mod:`pyhik.protocol.multipart`, for streams without a usable boundary and
 for files holding bare documents. It finds, in stream order and without overlap:
 
 - ``<EventNotificationAlert ...>...</EventNotificationAlert>`` with any namespace prefix on

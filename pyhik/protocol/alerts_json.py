@@ -1,4 +1,4 @@
-"""Flatten a JSON alert body into string maps that pyhik.alerts turns into an Alert.
+"""Flatten a JSON alert body into string maps that pyhik.protocol.alerts turns into an Alert.
 
 Devices that push JSON (radars, access controllers, newer cameras) use the key names of
 the XML ``EventNotificationAlert``: ``eventType``, ``eventState``, ``channelID``, ...

@@ -1,7 +1,7 @@
 """One camera or NVR: its ISAPI client, its sensor book and its stream watcher, together.
 
 ``HikDevice`` is the library's own face of a device; the drop-in ``HikCamera`` and the
-Home Assistant style ``pyhik.sensors`` are built on it.
+Home Assistant style ``pyhik.sensors.entities`` are built on it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import time
 from datetime import datetime
 from typing import Callable, Iterable, List, Optional
 
-from .backoff import AUTH_RETRY_S, Backoff
-from .errors import PermissionDeniedError
-from .isapi import DeviceInfo, IsapiClient, Trigger
-from .isapi_http import Verify
-from .state import STALE_S, VIDEO_LOSS, Change, SensorBook, SensorKey, SensorState
-from .watchdog import Watchdog
+from pyhik.errors import PermissionDeniedError
+from pyhik.isapi.client import DeviceInfo, IsapiClient, Trigger
+from pyhik.isapi.http import Verify
+from pyhik.state.book import STALE_S, VIDEO_LOSS, Change, SensorBook, SensorKey, SensorState
+
+from .recovery import AUTH_RETRY_S, Backoff, Watchdog
 from .watcher import AlertWatcher, ChangeListener, ConnectionListener, local_now
 
 _LOGGER = logging.getLogger(__name__)

@@ -33,9 +33,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Dict, List, NamedTuple, Optional, Set, Union
 
-from . import events
-from .alerts import Alert
-from .events import EventType
+from pyhik.protocol import events
+from pyhik.protocol.alerts import Alert
+from pyhik.protocol.events import EventType
 
 _LOGGER = logging.getLogger(__name__)
 

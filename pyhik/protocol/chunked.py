@@ -3,7 +3,7 @@
 The alert stream is one endless chunked body. Reading it through urllib3 and http.client
 costs a few Python calls per HTTP chunk, and devices send one chunk per alert; and a read
 through them cannot return "no bytes yet, a deadline is due" without ending the body.
-:mod:`pyhik.transport` reads the response's buffered file (over its own socket reader)
+:mod:`pyhik.stream.transport` reads the response's buffered file (over its own socket reader)
 directly instead and undoes the chunk framing here, many chunks per read. Any split of the
 input gives the same output; the cost is linear in the bytes fed (each byte is looked at a
 bounded number of times).
