@@ -17,7 +17,8 @@ import pyhik
 from pyhik.cli import main as cli
 from pyhik.cli.check import run_check
 from pyhik.cli.demo import run_demo
-from pyhik.cli.main import Printer, build_parser, configs_from_args, main, start_hubs, stop_hubs
+from pyhik.cli.main import Printer, build_parser, main, start_hubs, stop_hubs
+from pyhik.cli.options import configs_from_args
 from pyhik.emulator import TriggerSpec
 from pyhik.errors import ConfigError
 from pyhik.sensors.config import load_file, parse_device

@@ -10,6 +10,7 @@ permission)? Exit code 0 only when everything is well.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import List, Optional, TextIO, Union
 
@@ -26,6 +27,8 @@ from pyhik.protocol.events import lookup, unknown
 from pyhik.sensors.entities import entity_id_of, sensor_name
 from pyhik.state.book import VIDEO_LOSS
 from pyhik.stream.device import sensor_channel_of
+
+from .options import device_arguments, password_of, verify_from_args
 
 STREAM_PROBE_TIMEOUT_S = 5.0
 
@@ -215,3 +218,12 @@ def _check_stream(client: IsapiClient, username: str, report: Report) -> None:
                         "this firmware may not stream alerts; update it if you can")
     finally:
         response.close()
+
+
+def check_arguments(parser: argparse.ArgumentParser) -> None:
+    device_arguments(parser, config=False)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    return run_check(args.host, args.port, args.username, password_of(args), ssl=args.ssl,
+                     verify_ssl=verify_from_args(args), errors=sys.stderr)

@@ -9,12 +9,15 @@ event, and held by a delay. It ends by itself once every sensor is off again (ab
 
 from __future__ import annotations
 
+import argparse
 import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from pyhik.emulator import EmulatedDevice, TriggerSpec
 from pyhik.state.book import STALE_S
+
+from .console import Printer, run_with_signals
 
 CAMERA_CUSTOMIZE = {"motion": {"delay": 30}, "line_crossing": {"ignored": True}}
 NVR_CUSTOMIZE = {"motion_1": {"delay": 30}, "field_detection_2": {"ignored": True}}
@@ -141,3 +144,20 @@ def run_demo(printer: Any, *, forever: bool = False, stop: Optional[threading.Ev
         stop_hubs(hubs)
         camera.stop()
         nvr.stop()
+
+
+def demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--forever", action="store_true", help="keep playing events until Ctrl-C")
+    parser.add_argument("--mqtt", metavar="URL",
+                        help="publish the emulated devices to this MQTT broker "
+                             "(mqtt://HOST:PORT) with Home Assistant discovery, until Ctrl-C")
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.mqtt:
+        from .mqtt import run_demo as run_mqtt_demo
+        return run_mqtt_demo(args)
+    # A closed stdout (pyhik demo | head -3) ends the demo, as it ends watch.
+    return run_with_signals(lambda stop: run_demo(Printer(args.json, closed=stop),
+                                                  forever=args.forever, stop=stop))

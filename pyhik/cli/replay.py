@@ -14,6 +14,8 @@ import sys
 from collections import Counter
 from typing import Any, Dict, List, Optional
 
+from .options import verbosity
+
 EXIT_OK, EXIT_FAILED = 0, 1
 PARSER_LOGGERS = ("pyhik.protocol.alerts", "pyhik.protocol.multipart", "pyhik.protocol.templates")
 """Where the framer and the parser say what they skip."""
@@ -132,3 +134,11 @@ def alert_line(alert: Any) -> str:
     extras += [f"target {alert.target}"] if alert.target else []
     return (f"{alert.time or '-'}  {alert.event_type.name} ({alert.event})  {alert.state}  "
             f"{where}  {', '.join(extras)}").rstrip()
+
+
+def replay_arguments(parser: argparse.ArgumentParser) -> None:
+    add_arguments(parser)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    return run(args, verbose=verbosity(args))
