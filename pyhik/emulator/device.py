@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tu
 from pyhik.protocol import events
 
 from . import parts
-from .auth import Authenticator
+from .auth import Authenticator, AuthResult
 from .documents import Identity, TriggerSpec, default_triggers, event_description, make_identity
 from .loop import ServerLoop
 from .server import DeviceServer
@@ -334,7 +334,21 @@ class EmulatedDevice:
             conn.put(item)
         return len(self._streams)
 
-    def _heartbeat_bytes(self) -> bytes:
+    # -- what the HTTP side calls (the server.ServedDevice protocol) ---------------------
+    @property
+    def stream_status(self) -> Optional[int]:
+        """The HTTP status alert-stream requests get instead of a stream (None: a stream)."""
+        return self._stream_status
+
+    def authenticate(self, method: str, path: str, authorization: Optional[str]) -> AuthResult:
+        """The verdict on one request's ``Authorization`` header."""
+        return self._auth.check(method, path, authorization)
+
+    def auth_challenges(self, stale: bool) -> List[str]:
+        """The ``WWW-Authenticate`` values of a 401 answer."""
+        return self._auth.challenges(stale)
+
+    def heartbeat_bytes(self) -> bytes:
         ident = self.identity
         fields = parts.AlertFields(
             event="videoloss", state="inactive", channel=1, io_port=None, count=0,
@@ -343,28 +357,28 @@ class EmulatedDevice:
         body, ctype = parts.render_alert(fields)
         return self._transfer(parts.frame_part(body, ctype, self.boundary))
 
-    def _is_stalled(self) -> bool:
+    def is_stalled(self) -> bool:
         return self._stalled
 
-    def _set_motion(self, channel: int, enabled: bool) -> None:
+    def set_motion(self, channel: int, enabled: bool) -> None:
         self.motion_detection[channel] = enabled
 
-    def _note_auth_failure(self) -> None:
+    def note_auth_failure(self) -> None:
         with self._lock:
             self._auth_failures += 1
 
-    def _track(self, sock: socket.socket, generation: int) -> bool:
+    def track_connection(self, sock: socket.socket, generation: int) -> bool:
         with self._lock:
             if not self._running or generation != self._generation:
                 return False
             self._conns.add(sock)
             return True
 
-    def _untrack(self, sock: socket.socket) -> None:
+    def untrack_connection(self, sock: socket.socket) -> None:
         with self._lock:
             self._conns.discard(sock)
 
-    def _open_stream(self, sock: socket.socket) -> Optional[StreamConn]:
+    def begin_stream(self, sock: socket.socket) -> Optional[StreamConn]:
         with self._lock:
             if not self._running:
                 return None
@@ -372,7 +386,7 @@ class EmulatedDevice:
             self._streams[id(conn)] = conn
             return conn
 
-    def _stream_ready(self, conn: StreamConn) -> None:
+    def stream_ready(self, conn: StreamConn) -> None:
         with self._lock:
             self._opened += 1
             self._streams_changed.notify_all()
@@ -380,7 +394,7 @@ class EmulatedDevice:
         if loop is not None:
             loop.watch(conn.sock, conn.close)
 
-    def _close_stream(self, conn: StreamConn) -> None:
+    def end_stream(self, conn: StreamConn) -> None:
         loop = self._loop
         if loop is not None:
             loop.unwatch(conn.sock)

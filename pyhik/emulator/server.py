@@ -8,14 +8,11 @@ import socket
 import socketserver
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Pattern, Tuple
+from typing import Any, Callable, Dict, List, Optional, Pattern, Protocol, Tuple
 from urllib.parse import urlsplit
 
 from . import documents, parts, stream
 from .auth import AuthResult
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .device import EmulatedDevice
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
@@ -23,6 +20,32 @@ XML_TYPE = "application/xml"
 LISTEN_BACKLOG = 128
 
 Reply = Tuple[int, str, bytes]
+
+
+class ServedDevice(Protocol):
+    """What the HTTP side needs from a device: the whole interface between the server and
+    :class:`~pyhik.emulator.device.EmulatedDevice`, which the server never imports."""
+
+    identity: documents.Identity
+    triggers: List[documents.TriggerSpec]
+    motion_detection: Dict[int, bool]
+    boundary: str
+    chunked: bool
+    heartbeat_s: Optional[float]
+
+    @property
+    def stream_status(self) -> Optional[int]: ...
+    def authenticate(self, method: str, path: str, authorization: Optional[str]) -> AuthResult: ...
+    def auth_challenges(self, stale: bool) -> List[str]: ...
+    def note_auth_failure(self) -> None: ...
+    def track_connection(self, sock: socket.socket, generation: int) -> bool: ...
+    def untrack_connection(self, sock: socket.socket) -> None: ...
+    def set_motion(self, channel: int, enabled: bool) -> None: ...
+    def begin_stream(self, sock: socket.socket) -> Optional[stream.StreamConn]: ...
+    def stream_ready(self, conn: stream.StreamConn) -> None: ...
+    def end_stream(self, conn: stream.StreamConn) -> None: ...
+    def is_stalled(self) -> bool: ...
+    def heartbeat_bytes(self) -> bytes: ...
 
 
 class DeviceServer(ThreadingHTTPServer):
@@ -33,7 +56,7 @@ class DeviceServer(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
     timeout = 0
 
-    def __init__(self, address: Tuple[str, int], device: "EmulatedDevice", generation: int) -> None:
+    def __init__(self, address: Tuple[str, int], device: "ServedDevice", generation: int) -> None:
         self.device = device
         self.generation = generation
         if ":" in address[0]:  # an IPv6 address (::1): the socket's family must say so
@@ -66,14 +89,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def handle(self) -> None:
         device = self.server.device
-        if not device._track(self.connection, self.server.generation):
+        if not device.track_connection(self.connection, self.server.generation):
             return
         try:
             super().handle()
         except OSError as err:  # reset by the client, or cut by drop()/stop()
             _LOGGER.debug("connection closed: %s", err)
         finally:
-            device._untrack(self.connection)
+            device.untrack_connection(self.connection)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -111,11 +134,11 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         device = self.server.device
-        verdict = device._auth.check(method, self.path, self.headers.get("Authorization"))
+        verdict = device.authenticate(method, self.path, self.headers.get("Authorization"))
         if verdict is not AuthResult.OK:
             if verdict is AuthResult.REJECTED:
-                device._note_auth_failure()
-            challenges = device._auth.challenges(verdict is AuthResult.STALE)
+                device.note_auth_failure()
+            challenges = device.auth_challenges(verdict is AuthResult.STALE)
             self._reply(401, XML_TYPE, documents.response_status(self.path, 401, device.identity.is_nvr),
                         [("WWW-Authenticate", c) for c in challenges])
             return
@@ -195,7 +218,7 @@ class Handler(BaseHTTPRequestHandler):
         enabled = next((el.text for el in root if el.tag.rsplit("}", 1)[-1] == "enabled"), None)
         if enabled is None or enabled.strip().lower() not in ("true", "false"):
             return self._status(400)
-        self.server.device._set_motion(channel, enabled.strip().lower() == "true")
+        self.server.device.set_motion(channel, enabled.strip().lower() == "true")
         return self._status(200)
 
     def get_picture(self, match: Any, body: bytes) -> Reply:
@@ -205,16 +228,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def get_alert_stream(self, match: Any, body: bytes) -> Optional[Reply]:
         device = self.server.device
-        status = device._stream_status
+        status = device.stream_status
         if status is not None:
             return self._status(status)
-        conn = device._open_stream(self.connection)
+        conn = device.begin_stream(self.connection)
         if conn is None:
             return self._status(503)
         self.close_connection = True
         try:
             # Counted before the headers go out: a client that has seen the 200 may push at once.
-            device._stream_ready(conn)
+            device.stream_ready(conn)
             self.send_response(200)
             self.send_header("MIME-Version", "1.0")
             self.send_header("Connection", "close")
@@ -222,11 +245,11 @@ class Handler(BaseHTTPRequestHandler):
             if device.chunked:
                 self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            stream.serve(conn, device.heartbeat_s, device._is_stalled, device._heartbeat_bytes)
+            stream.serve(conn, device.heartbeat_s, device.is_stalled, device.heartbeat_bytes)
         except OSError as err:
             _LOGGER.debug("alert stream ended: %s", err)
         finally:
-            device._close_stream(conn)
+            device.end_stream(conn)
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
