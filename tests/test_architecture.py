@@ -1,4 +1,4 @@
-"""The layout guards: import contracts (setup.cfg [importlinter]) and the lazy exports."""
+"""The layout guards: import contracts (setup.cfg [importlinter]) and the package exports."""
 
 import importlib
 import os
@@ -22,7 +22,7 @@ def test_import_contracts_are_kept() -> None:
 
 
 @pytest.mark.parametrize("package", PACKAGES)
-def test_lazy_exports_resolve(package: str) -> None:
+def test_package_exports_resolve(package: str) -> None:
     module = importlib.import_module(package)
     for name in module.__all__:
         assert getattr(module, name) is not None, f"{package}.{name}"
