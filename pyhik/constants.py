@@ -9,12 +9,11 @@ Shelter Alarm a type of its own as the Home Assistant documentation lists it.
 
 from typing import Dict, FrozenSet
 
-__version__ = "1.0.0.dev0"
+from pyhik import __version__  # noqa: F401 - the public pyhik's path to it; one source
 
 DEFAULT_PORT = 80
 DEFAULT_RTSP_PORT = 554
 CONNECT_TIMEOUT = 10
-READ_TIMEOUT = 60
 
 SENSOR_MAP: Dict[str, str] = {
     "vmd": "Motion",
