@@ -33,7 +33,7 @@ VideoChannel = Channel
 """A video channel of a camera or NVR: ``id``, ``name``, ``enabled`` (a dataclass)."""
 
 _SKIPPED_NAMES = {"Video Loss", "Ongoing Events"}
-_CODE_OF_NAME = {}
+_CODE_OF_NAME: Dict[str, str] = {}
 for _code, _name in SENSOR_MAP.items():
     _CODE_OF_NAME.setdefault(_name, _code)
 

@@ -79,7 +79,7 @@ def run_check(host: Optional[str], port: Optional[int], username: Optional[str],
         try:
             port = split_host(host, port, ssl)[2]
             client = IsapiClient(host, port, username, password, ssl=ssl,
-                                 verify_ssl=verify_ssl)  # type: ignore[arg-type]
+                                 verify_ssl=verify_ssl)
         except PyhikError as err:
             report.fail(str(err))
         else:

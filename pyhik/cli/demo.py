@@ -19,8 +19,8 @@ from pyhik.state.book import STALE_S
 
 from .console import Printer, run_with_signals
 
-CAMERA_CUSTOMIZE = {"motion": {"delay": 30}, "line_crossing": {"ignored": True}}
-NVR_CUSTOMIZE = {"motion_1": {"delay": 30}, "field_detection_2": {"ignored": True}}
+CAMERA_CUSTOMIZE: Dict[str, Dict[str, Any]] = {"motion": {"delay": 30}, "line_crossing": {"ignored": True}}
+NVR_CUSTOMIZE: Dict[str, Dict[str, Any]] = {"motion_1": {"delay": 30}, "field_detection_2": {"ignored": True}}
 USERNAME, PASSWORD = "admin", "demo-Passw0rd"
 HEARTBEAT_S = 2.0
 FOREVER_PAUSE_S = 40.0

@@ -74,7 +74,9 @@ def challenge_schemes(response: requests.Response) -> List[str]:
 
 
 def _split_outside_quotes(value: str) -> List[str]:
-    items, current, quoted, escaped = [], [], False, False
+    items: List[str] = []
+    current: List[str] = []
+    quoted, escaped = False, False
     for char in value:
         if escaped:
             escaped = False
@@ -132,7 +134,7 @@ class Utf8DigestAuth(HTTPDigestAuth):
     def build_digest_header(self, method: str, url: str) -> Optional[str]:
         header = super().build_digest_header(method, url)
         if header is not None and not header.isascii():
-            return header.encode("utf-8")  # type: ignore[return-value]  # bytes go out as-is
+            return header.encode("utf-8")  # bytes go out as-is
         return header
 
 
@@ -201,7 +203,7 @@ class ChallengeAuth(AuthBase):
         response.content  # noqa: B018 - drain it, so the connection can be reused
         response.close()
         request = self._basic(response.request.copy())
-        retry = response.connection.send(request, **kwargs)
+        retry = response.connection.send(request, **kwargs)  # type: ignore[arg-type]
         retry.history.append(response)
         retry.request = request
         return retry

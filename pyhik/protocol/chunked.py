@@ -11,6 +11,8 @@ bounded number of times).
 
 from __future__ import annotations
 
+from typing import List
+
 __all__ = ["ChunkedDecoder", "ChunkError", "MAX_SIZE_LINE_BYTES"]
 
 MAX_SIZE_LINE_BYTES = 1024
@@ -79,5 +81,5 @@ class ChunkedDecoder:
             self._state = _DATA
 
     @staticmethod
-    def _join(out: list) -> bytes:
+    def _join(out: List[bytes]) -> bytes:
         return out[0] if len(out) == 1 else b"".join(out)

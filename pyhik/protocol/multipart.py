@@ -293,7 +293,8 @@ class MultipartFramer:
                     self._part = PartHeaders.of(headers)
                     return self._begin_body(i)
             else:
-                if _SPACES.match(buf, i).end() == n and n - i <= 255 and not final:
+                spaces = _SPACES.match(buf, i)  # matches always (it may match nothing)
+                if spaces is not None and spaces.end() == n and n - i <= 255 and not final:
                     break
                 head = _HEADER.match(buf, i, i + _HEADER_PEEK_BYTES)
                 if head is None:

@@ -181,7 +181,7 @@ class DeviceSensors:
             # The host goes as written: split_host reads it, as for every entry point.
             port = split_host(config.host, config.port, config.ssl)[2]
             device = HikDevice(config.host, port, config.username, config.password,
-                               ssl=config.ssl, verify_ssl=config.verify_ssl,  # type: ignore[arg-type]
+                               ssl=config.ssl, verify_ssl=config.verify_ssl,
                                **device_options)
         self.device = device
         self._sensors: Dict[SensorKey, BinarySensor] = {}

@@ -39,14 +39,14 @@ class _Reader:
         class Loader(yaml.SafeLoader):
             pass
 
-        def secret(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        def secret(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
             return reader.secret(str(loader.construct_scalar(node)))
 
-        def include(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        def include(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
             name = str(loader.construct_scalar(node))
             return reader.load(os.path.join(os.path.dirname(path), name), depth + 1)
 
-        def env_var(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        def env_var(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
             name, _, default = str(loader.construct_scalar(node)).partition(" ")
             value = os.environ.get(name, default or None)
             if value is None:
