@@ -1,7 +1,6 @@
 """``pyhik mqtt``: the command line of the MQTT bridge (argument parsing and exit codes).
 
-``add_arguments(parser)`` gives ``pyhik mqtt`` its options; ``run(args)`` runs it, and
-``run_demo(args)`` runs ``pyhik demo --mqtt URL``.
+``add_arguments(parser)`` gives ``pyhik mqtt`` its options; ``run(args)`` runs it.
 Bad configuration, an unreachable broker at start and a refused login print one line on
 stderr and exit 1. SIGINT / SIGTERM publish ``offline`` everywhere and exit 0.
 """
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace, *, stop: Optional[threading.Event] = None,
         topics = Topics(options.bridge_id, args.base_topic, args.discovery_prefix)
         bridge = Bridge(options.configs, options.broker, topics, discovery=args.discovery,
                         tls_ca=args.tls_ca, **bridge_options)
-        with _signals_set(stop):
+        with signals_set(stop):
             bridge.start(args.connect_timeout, stop)
             try:
                 while not stop.wait(0.5):
@@ -111,31 +110,14 @@ def run(args: argparse.Namespace, *, stop: Optional[threading.Event] = None,
     return EXIT_OK
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """``pyhik demo --mqtt URL``: the emulated camera and NVR on a broker, until a signal."""
-    try:
-        from .mqtt_demo import run_mqtt_demo
-    except ImportError as err:
-        print(f"pyhik demo: needs paho-mqtt 2.x: pip install 'pyhik[mqtt]' ({err})",
-              file=sys.stderr)
-        return EXIT_FAILED
-    stop = threading.Event()
-    try:
-        with _signals_set(stop):
-            return run_mqtt_demo(args.mqtt, lambda line: print(line, flush=True), stop=stop)
-    except PyhikError as err:
-        print(f"pyhik demo: {err}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-class _signals_set:
+class signals_set:
     """SIGINT and SIGTERM set ``stop`` while inside (main thread only)."""
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
         self.previous: dict = {}
 
-    def __enter__(self) -> "_signals_set":
+    def __enter__(self) -> "signals_set":
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.signal(sig, lambda *_: self.stop.set())

@@ -7,41 +7,22 @@ plays (again every 40 s) until Ctrl-C; then everything goes ``offline``.
 
 from __future__ import annotations
 
+import argparse
+import sys
 import threading
 import time
-from typing import Any, Callable, List, Mapping, Optional, cast
+from typing import Any, Callable, Mapping, Optional
 
-from pyhik.emulator import EmulatedDevice, TriggerSpec
+from pyhik.errors import PyhikError
 from pyhik.mqtt.bridge import Bridge
 from pyhik.mqtt.broker import parse_broker
 from pyhik.mqtt.topics import Topics
-from pyhik.sensors.config import parse_device
 from pyhik.state.book import STALE_S
 
-from .demo import (
-    CAMERA_CUSTOMIZE,
-    FOREVER_PAUSE_S,
-    HEARTBEAT_S,
-    NVR_CUSTOMIZE,
-    PASSWORD,
-    USERNAME,
-    scaled_customize,
-    script,
-)
+from .demo_script import FOREVER_PAUSE_S, device_configs, scaled_customizes, script, start_emulators
+from .mqtt import EXIT_FAILED, signals_set
 
 DEMO_BRIDGE_ID = "demo"
-
-
-def _emulators() -> List[EmulatedDevice]:
-    camera = EmulatedDevice("Front Porch", kind="camera", username=USERNAME, password=PASSWORD,
-                            heartbeat_s=HEARTBEAT_S,
-                            triggers=[TriggerSpec("VMD", channel=1),
-                                      TriggerSpec("linedetection", channel=1)])
-    nvr = EmulatedDevice("Home", kind="nvr", channels=2, username=USERNAME, password=PASSWORD,
-                         heartbeat_s=HEARTBEAT_S,
-                         triggers=[TriggerSpec(event, channel=ch) for ch in (1, 2)
-                                   for event in ("VMD", "linedetection", "fielddetection")])
-    return [camera.start(), nvr.start()]
 
 
 def run_mqtt_demo(broker_url: Optional[str], note: Callable[[str], None] = print, *,
@@ -58,14 +39,11 @@ def run_mqtt_demo(broker_url: Optional[str], note: Callable[[str], None] = print
         raise ValueError("time_scale must be positive")
     stop = stop or threading.Event()
     broker = parse_broker(broker_url, os.environ if env is None else env)
-    devices = _emulators()
+    devices = start_emulators()
     bridge = None
     try:
-        customs = [scaled_customize(cast(Mapping[str, Mapping[str, Any]], custom), time_scale)
-                   for custom in (CAMERA_CUSTOMIZE, NVR_CUSTOMIZE)]
-        configs = [parse_device({"host": "127.0.0.1", "port": dev.port, "username": USERNAME,
-                                 "password": PASSWORD, "customize": custom})
-                   for dev, custom in zip(devices, customs)]  # noqa: B905 (3.9)
+        customs = scaled_customizes(time_scale)
+        configs = device_configs(devices, customs)
         stale_s = STALE_S * time_scale
         bridge_options.setdefault("device_options", lambda: {"stale_s": stale_s})
         bridge = Bridge(configs, broker, Topics(bridge_id), tls_ca=tls_ca, **bridge_options)
@@ -91,3 +69,14 @@ def run_mqtt_demo(broker_url: Optional[str], note: Callable[[str], None] = print
             bridge.stop()
         for dev in devices:
             dev.stop()
+
+
+def cmd_mqtt_demo(args: argparse.Namespace) -> int:
+    """``pyhik demo --mqtt URL``: the emulated camera and NVR on a broker, until a signal."""
+    stop = threading.Event()
+    try:
+        with signals_set(stop):
+            return run_mqtt_demo(args.mqtt, lambda line: print(line, flush=True), stop=stop)
+    except PyhikError as err:
+        print(f"pyhik demo: {err}", file=sys.stderr)
+        return EXIT_FAILED
