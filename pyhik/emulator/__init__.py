@@ -14,7 +14,8 @@ It imports only the standard library and :mod:`pyhik.protocol.events`, nothing o
 
 from __future__ import annotations
 
-from .device import EmulatedDevice, SentAlert
+from .device import EmulatedDevice
 from .documents import TriggerSpec, default_triggers
+from .stream import SentAlert
 
 __all__ = ["EmulatedDevice", "SentAlert", "TriggerSpec", "default_triggers"]

@@ -7,7 +7,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from pyhik.protocol import events
 
@@ -16,26 +16,13 @@ from .auth import Authenticator, AuthResult
 from .documents import Identity, TriggerSpec, default_triggers, event_description, make_identity
 from .loop import ServerLoop
 from .server import DeviceServer
-from .stream import WAKE, StreamConn
+from .stream import WAKE, SentAlert, StreamConn
 
 _LOGGER = logging.getLogger(__name__)
 KINDS = ("camera", "nvr")
 RESTART_DOWN_S = 0.5
 REBIND_TIMEOUT_S = 2.0
 _REBIND_RETRY_S = 0.05
-
-
-class SentAlert(NamedTuple):
-    """One ``push()`` as logged in :attr:`EmulatedDevice.sent`."""
-
-    time: float
-    """time.monotonic() just before the alert was queued to the streams."""
-    event: str
-    channel: Optional[int]
-    io_port: Optional[int]
-    state: str
-    delivered_to: int
-    """How many open alert streams it was queued to (0: nobody was listening)."""
 
 
 class EmulatedDevice:

@@ -1,5 +1,7 @@
 """One open alert stream: a queue of ready-made bytes and the thread loop that writes them.
 
+:class:`SentAlert` is the record of one ``push()``, kept by the device.
+
 ``push()`` renders and frames an alert once and puts the same bytes on every open stream's
 queue; the stream's own thread sleeps on that queue (with the heartbeat period as timeout),
 writes what it finds, batching a backlog into one write, and sends a heartbeat when due.
@@ -12,7 +14,7 @@ import queue
 import socket
 import threading
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, NamedTuple, Optional
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BATCH_ITEMS = 256
@@ -22,6 +24,19 @@ CLOSE = object()
 """Queue item: end the stream now."""
 WAKE = object()
 """Queue item: look at the device's state again (stall / resume)."""
+
+
+class SentAlert(NamedTuple):
+    """One ``push()`` as logged in :attr:`EmulatedDevice.sent`."""
+
+    time: float
+    """time.monotonic() just before the alert was queued to the streams."""
+    event: str
+    channel: Optional[int]
+    io_port: Optional[int]
+    state: str
+    delivered_to: int
+    """How many open alert streams it was queued to (0: nobody was listening)."""
 
 
 class StreamConn:

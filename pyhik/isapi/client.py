@@ -28,11 +28,11 @@ from pyhik.errors import (
     AuthenticationError,
     DeviceError,
     DeviceUnreachableError,
-    PermissionDeniedError,
     RedirectError,
     UnsupportedDeviceError,
 )
 
+from .failures import access_error, redirect_error, transport_error
 from .http import (
     ChallengeAuth,
     NoAuth,
@@ -40,11 +40,8 @@ from .http import (
     Verify,
     challenge_schemes,
     check_verify,
-    login_refused,
-    redirect_error,
     response_status,
     split_host,
-    transport_error,
 )
 from .models import (
     Channel,
@@ -84,11 +81,6 @@ CHANNEL_PATHS = ("/ISAPI/System/Video/inputs/channels", "/ISAPI/ContentMgmt/Inpu
                  "/ISAPI/Streaming/channels")
 _ISAPI_PREFIX = "/ISAPI"
 _TRIGGER_LIST_ROOTS = frozenset({"EventTriggerList", "EventNotification"})
-# A 403 with these subStatusCodes means "no such feature here", not "not allowed".
-_NOT_SUPPORTED_SUB_STATUS = frozenset({"notsupport", "invalidoperation"})
-_PERMISSION_ADVICE = ("Give the user the 'Remote: Notify Surveillance Center/Trigger Alarm "
-                      "Output' permission (Configuration > System > User Management); some "
-                      "devices only accept an admin account.")
 
 TimeoutSpec = Union[float, Tuple[float, float]]
 
@@ -189,22 +181,9 @@ class IsapiClient:
         return response
 
     def _raise_for_access(self, response: requests.Response, method: str, path: str) -> None:
-        status = response.status_code
-        if status == 401:
-            response.close()
-            if self.auth is not None:
-                self.auth.forget_nonces()
-            raise AuthenticationError(login_refused(self.host, self.username, self.auth),
-                                      response=response)
-        if status != 403:
-            return
-        detail = response_status(response)
-        if detail is not None and detail.sub_status_code.lower() in _NOT_SUPPORTED_SUB_STATUS:
-            return  # an unsupported feature; the caller treats it like any non-2xx
-        response.close()
-        raise PermissionDeniedError(
-            f"{self.host}: user {self.username!r} may not {method} {path} (HTTP 403"
-            f"{': ' + str(detail) if detail else ''}). {_PERMISSION_ADVICE}", response=response)
+        error = access_error(response, self.host, self.username, self.auth, method, path)
+        if error is not None:
+            raise error
 
     def _fetch(self, path: str, what: str, *, limit: int = MAX_DOCUMENT_BYTES,
                timeout: Optional[TimeoutSpec] = None) -> Tuple[requests.Response, bytes]:

@@ -1,4 +1,4 @@
-"""HTTP plumbing of the ISAPI client: auth, redirects, TLS, host parsing, error translation.
+"""HTTP plumbing of the ISAPI client: auth, redirects, TLS settings, host parsing.
 
 Auth follows the device's challenge. Requests go out without credentials until the device
 answers 401; then Digest is used if offered (:class:`requests.auth.HTTPDigestAuth`, which
@@ -7,7 +7,8 @@ only scheme offered. The choice is kept for the life of the auth object.
 
 Redirects are never followed (:class:`NoRedirectSession`): ISAPI does not redirect, and a
 followed redirect would carry the request, and the answer to the next login challenge, to
-whatever host the ``Location`` names. The client turns a 3xx into :func:`redirect_error`.
+whatever host the ``Location`` names. The client turns a 3xx into
+:func:`pyhik.isapi.failures.redirect_error`; :mod:`pyhik.isapi.failures` words every failure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import ipaddress
 import logging
 import os
 import re
-import ssl
 import threading
 from typing import List, Optional, Tuple, Union
 from urllib.parse import urlsplit
@@ -24,13 +24,12 @@ from urllib.parse import urlsplit
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 
-from pyhik.errors import ConfigError, DeviceError, DeviceUnreachableError, RedirectError
+from pyhik.errors import ConfigError
 
 from .models import ResponseStatus, parse_response_status, parse_xml
 
 __all__ = ["challenge_schemes", "ChallengeAuth", "NoAuth", "NoRedirectSession", "split_host",
-           "transport_error", "redirect_error", "response_status", "tls_failure",
-           "check_verify", "login_refused", "Verify", "MAX_ERROR_BODY_BYTES"]
+           "response_status", "check_verify", "Verify", "MAX_ERROR_BODY_BYTES"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,16 +37,10 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 """At most this much of an error answer is read to find its ResponseStatus."""
 
 _SCHEME_RE = re.compile(r"\s*([A-Za-z][\w!#$%&'*+.^`|~-]*)(?:\s+|$)")
-_OBJECT_REPR_RE = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>:?\s*")
 _STATUS_ATTR = "_pyhik_response_status"
-_LOCKOUT_ADVICE = ("Not retried: Hikvision devices lock this client's address out for up to "
-                   "30 minutes after 7 failed admin logins (5 for other users), so check the "
-                   "credentials before trying again.")
 
 Verify = Union[bool, str]
 """requests' ``verify``: check the certificate (True), don't (False), or a CA bundle path."""
-MAX_LOCATION_CHARS = 200
-"""A longer Location is cut short in the error message."""
 
 
 def challenge_schemes(response: requests.Response) -> List[str]:
@@ -103,24 +96,6 @@ class NoRedirectSession(requests.Session):
     def get_redirect_target(self, resp: requests.Response) -> Optional[str]:
         """Never a target: requests then has nothing to follow."""
         return None
-
-
-def redirect_error(where: str, method: str, path: str,
-                   response: requests.Response) -> RedirectError:
-    """The error for a 3xx answer to ``method path``: it names the Location."""
-    location = response.headers.get("Location")
-    shown = (location if location is None or len(location) <= MAX_LOCATION_CHARS
-             else location[:MAX_LOCATION_CHARS] + "...")
-    target = f"a redirect to {shown}" if location else "a redirect without a Location"
-    hint = ""
-    if location and urlsplit(location).scheme.lower() == "https" and \
-            not response.url.lower().startswith("https:"):
-        hint = " If the device only serves HTTPS, set ssl: true (and its HTTPS port)."
-    return RedirectError(
-        f"{where} answered {method} {path} with HTTP {response.status_code}, {target}. "
-        "ISAPI devices do not redirect and pyhik follows no redirect (it would send the "
-        f"request and the login to another host).{hint}", location=location,
-        response=response)
 
 
 class Utf8DigestAuth(HTTPDigestAuth):
@@ -227,19 +202,6 @@ def check_verify(verify_ssl: object) -> Verify:
                       f"not {verify_ssl!r}")
 
 
-def login_refused(host: str, username: Optional[str], auth: Optional[ChallengeAuth]) -> str:
-    """The message of a 401 that answering the challenge did not get past."""
-    if auth is None:
-        return f"{host} requires a user name and password (HTTP 401)"
-    if auth.scheme is None and auth.offered:
-        return (f"{host} asks for {', '.join(auth.offered)} authentication, which pyhik "
-                "cannot answer (it speaks Digest and Basic)")
-    if auth.scheme is None:
-        return f"{host} refused the request (HTTP 401) without an auth challenge"
-    return (f"{host} rejected the login of user {username!r} (HTTP 401): wrong user name or "
-            f"password. {_LOCKOUT_ADVICE}")
-
-
 def split_host(host: str, port: Optional[int], ssl: Optional[bool]) -> Tuple[str, str, int]:
     """(scheme, host name, port) from what a user wrote: the one place that reads a host.
 
@@ -291,108 +253,6 @@ def split_host(host: str, port: Optional[int], ssl: Optional[bool]) -> Tuple[str
     if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
         raise ConfigError(f"invalid port {number!r}")
     return scheme, name, number
-
-
-def transport_error(where: str, err: requests.exceptions.RequestException,
-                    timeout: Tuple[float, float], verify: Verify = True) -> DeviceError:
-    """The typed error for a request that got no usable HTTP answer from ``where``.
-
-    ``verify`` is the request's certificate check (requests' ``verify``): a TLS failure
-    is explained in its terms.
-    """
-    if isinstance(err, requests.exceptions.ConnectTimeout):
-        return DeviceUnreachableError(f"cannot reach {where}: no connection within "
-                                      f"{timeout[0]:g} s")
-    if isinstance(err, requests.exceptions.Timeout):
-        return DeviceUnreachableError(f"{where} accepted the connection but did not answer "
-                                      f"within {timeout[1]:g} s")
-    reason = getattr(err.args[0], "reason", None) if err.args else None
-    cause = _OBJECT_REPR_RE.sub("", str(reason or err))
-    if isinstance(err, requests.exceptions.SSLError):
-        return DeviceUnreachableError(f"cannot reach {where} over TLS: "
-                                      f"{tls_failure(err, verify)}")
-    if isinstance(err, requests.exceptions.ConnectionError):
-        return DeviceUnreachableError(f"cannot reach {where}: {_short_cause(cause)}")
-    return DeviceError(f"{where}: {type(err).__name__}: {cause}")
-
-
-# OpenSSL's X509_V_ERR_* codes (ssl.SSLCertVerificationError.verify_code).
-_X509_NOT_YET_VALID, _X509_EXPIRED = 9, 10
-_X509_HOSTNAME_MISMATCH, _X509_IP_ADDRESS_MISMATCH = 62, 64
-_NO_VERIFY_ADVICE = "verify_ssl: false (CLI --no-verify-ssl)"
-
-
-def tls_failure(err: BaseException, verify: Verify = True) -> str:
-    """Why a TLS connection failed, in words that say what to change.
-
-    Plain HTTP on the port (OpenSSL's WRONG_VERSION_NUMBER) is not an untrusted
-    certificate, which is not a certificate for another host name.
-    """
-    text = " ".join(str(e) for e in _exception_chain(err))
-    lowered = text.lower()
-    for found in _exception_chain(err):
-        if isinstance(found, ssl.SSLCertVerificationError):
-            return _certificate_failure(found.verify_code,
-                                        found.verify_message or str(found), verify)
-    if "wrong version number" in lowered or "wrong_version_number" in lowered:
-        return "this port speaks plain HTTP: use ssl: false or the HTTP port (usually 80)"
-    if "certificate verify failed" in lowered or "doesn't match" in lowered:
-        match = re.search(r"certificate verify failed: ([^(\]'\"]+)", text)
-        detail = match.group(1).strip() if match else "certificate verify failed"
-        code = _X509_HOSTNAME_MISMATCH if "mismatch" in lowered or \
-            "doesn't match" in lowered else None
-        return _certificate_failure(code, detail, verify)
-    reason = getattr(err.args[0], "reason", None) if err.args else None
-    return _OBJECT_REPR_RE.sub("", str(reason or err))
-
-
-def _certificate_failure(code: Optional[int], detail: str, verify: Verify) -> str:
-    detail = detail.strip().rstrip(".")
-    if code in (_X509_HOSTNAME_MISMATCH, _X509_IP_ADDRESS_MISMATCH) or \
-            "mismatch" in detail.lower():
-        return (f"the certificate is not valid for this host name or address ({detail}): "
-                "connect by a name or address the certificate holds, or turn verification "
-                f"off ({_NO_VERIFY_ADVICE})")
-    if code in (_X509_NOT_YET_VALID, _X509_EXPIRED):
-        return (f"the certificate is not valid now ({detail}): check the device's clock and "
-                f"certificate, or turn verification off ({_NO_VERIFY_ADVICE})")
-    if isinstance(verify, str):
-        return (f"the certificate is not trusted by the CA bundle {verify} ({detail}): give "
-                "the CA that signed the device's certificate, or turn verification off "
-                f"({_NO_VERIFY_ADVICE})")
-    return (f"the certificate is not trusted ({detail}): give its CA with verify_ssl: "
-            "/path/ca.pem (CLI --ca-file) or turn verification off "
-            f"({_NO_VERIFY_ADVICE})")
-
-
-def _exception_chain(err: BaseException) -> List[BaseException]:
-    """``err`` and the exceptions it wraps (requests -> urllib3 -> ssl), each once."""
-    found: List[BaseException] = []
-    todo: List[BaseException] = [err]
-    while todo and len(found) < 16:
-        current = todo.pop(0)
-        if any(current is seen for seen in found):
-            continue
-        found.append(current)
-        for inner in (getattr(current, "reason", None), current.__cause__,
-                      current.__context__, *current.args[:1]):
-            if isinstance(inner, BaseException):
-                todo.append(inner)
-    return found
-
-
-_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
-
-
-def _short_cause(text: str) -> str:
-    """The OS's words for a connection failure ("connection refused"), else the text."""
-    match = _ERRNO_RE.search(text)
-    if not match:
-        return text
-    words = match.group(1).strip().rstrip(".").lower()
-    if "name or service not known" in words or "nodename nor servname" in words:
-        return f"the host name does not resolve ({words})"
-    return words
 
 
 def response_status(response: requests.Response) -> Optional[ResponseStatus]:
