@@ -18,6 +18,8 @@ _LAZY = {
     "IsapiClient": "pyhik.isapi.client",
     "EmulatedDevice": "pyhik.emulator",
     "PyhikError": "pyhik.errors",
+    "DeviceError": "pyhik.errors",
+    "RedirectError": "pyhik.errors",
     "AuthenticationError": "pyhik.errors",
     "PermissionDeniedError": "pyhik.errors",
     "DeviceUnreachableError": "pyhik.errors",
