@@ -63,7 +63,7 @@ def local_now() -> datetime:
 class _Run:
     """One start()..stop() lifetime; a stale run's thread exits without side effects.
     Also its thread's :class:`pyhik.stream.transport.StreamHooks`: it keeps the socket of the
-    current connection, for ``abort()`` to shut down from another thread."""
+    current connection or attempt, for ``abort()`` to shut down from another thread."""
 
     def __init__(self) -> None:
         self.stopped = threading.Event()
