@@ -223,6 +223,26 @@ def test_a_connect_that_gets_no_answer_still_times_out_as_a_connect_timeout():
         hole.close()
 
 
+def test_a_refused_connect_fails_as_without_the_stream_transport():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # closed again: nothing listens there
+    client = IsapiClient("127.0.0.1", port, "admin", PASSWORD)
+    errors = []
+    try:
+        with pytest.raises(DeviceUnreachableError) as plain:
+            client.open_alert_stream(read_timeout=5)
+        transport.mount(client.session, [client.base_url + "/ISAPI/Event/notification/alertStream"])
+        hooks = Hooks()
+        with transport.serving(hooks), pytest.raises(DeviceUnreachableError) as streamed:
+            client.open_alert_stream(read_timeout=5)
+        errors = [str(plain.value), str(streamed.value)]
+        assert hooks.attempts and all(sock.fileno() == -1 for sock in hooks.attempts)
+    finally:
+        client.close()
+    assert "refused" in errors[0].lower() and errors[1] == errors[0]
+
+
 def test_no_private_attribute_of_urllib3_or_http_client_is_used():
     root = Path(__file__).resolve().parent.parent / "pyhik"
     private = re.compile(r"\.(_fp|chunk_left|_connection|_sock|_original_response|_safe_read)\b")
