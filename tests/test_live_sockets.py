@@ -2,6 +2,7 @@
 transport reads bytes or wakes at a deadline through public API only."""
 
 import io
+import os
 import re
 import selectors
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import fast_options
 
+from pyhik.errors import DeviceUnreachableError
 from pyhik.isapi.client import IsapiClient
 from pyhik.stream import transport
 from pyhik.stream.device import HikDevice
@@ -109,6 +111,138 @@ def test_stop_while_connecting_leaves_no_thread_and_no_socket(phase):
         server.close()
 
 
+class Blackhole:
+    """A loopback port that leaves a SYN unanswered, as a device that is off does: its
+    listen backlog is full (listen(0), filled with connections never accepted), and Linux
+    drops a SYN to a listener whose accept queue is full."""
+
+    def __init__(self, family: int) -> None:
+        host = "127.0.0.1" if family == socket.AF_INET else "::1"
+        self.family = family
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.listener.bind((host, 0))
+        except OSError:
+            self.listener.close()
+            pytest.skip(f"no {host} here")
+        self.listener.listen(0)
+        self.port = self.listener.getsockname()[1]
+        self.queued = []
+        for _ in range(16):  # Linux queues backlog + 1 connections
+            probe = socket.socket(family, socket.SOCK_STREAM)
+            probe.settimeout(0.3)
+            try:
+                probe.connect((host, self.port))
+            except OSError:  # timed out: the queue is full, SYNs are dropped from now on
+                probe.close()
+                return
+            self.queued.append(probe)
+        self.close()
+        pytest.skip("this kernel answers SYNs beyond the listen backlog")
+
+    def connecting(self):
+        """Inodes of the sockets (of any process) with a SYN out to this port."""
+        table = Path("/proc/net/tcp" if self.family == socket.AF_INET else "/proc/net/tcp6")
+        found = set()
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "02" and int(fields[2].rsplit(":", 1)[1], 16) == self.port:
+                found.add(fields[9])  # 02: SYN_SENT
+        return found
+
+    def close(self) -> None:
+        for sock in self.queued:
+            sock.close()
+        self.listener.close()
+
+
+def open_sockets():
+    """Inodes of this process's open sockets."""
+    found = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            found.add(target[len("socket:["):-1])
+    return found
+
+
+def wait_until(predicate, timeout=5.0):
+    """Poll a kernel table (no event to wait on) until ``predicate()``, bounded."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6], ids=["ipv4", "ipv6"])
+def test_stop_while_the_tcp_connect_gets_no_answer_leaves_no_thread_and_no_socket(family, scheme):
+    hole = Blackhole(family)
+    host = "127.0.0.1" if family == socket.AF_INET else "::1"
+    device = HikDevice(host, hole.port, "admin", PASSWORD, ssl=scheme == "https",
+                       verify_ssl=False, **fast_options())  # a 10 s connect timeout, as live
+    try:
+        for cycle in range(1, 6):
+            before = open_sockets()
+            device.start()
+            assert wait_until(lambda: hole.connecting() & open_sockets()), \
+                f"cycle {cycle}: no SYN went out"
+            syn = hole.connecting() & open_sockets()
+            start = time.monotonic()
+            device.stop()
+            assert time.monotonic() - start < 1.0
+            assert [t.name for t in threading.enumerate()
+                    if t.name == f"pyhik-{host}:{hole.port}" and t.is_alive()] == []
+            assert syn & open_sockets() == set(), f"cycle {cycle}: the connecting socket is open"
+            assert open_sockets() - before == set(), f"cycle {cycle}: a new socket is open"
+    finally:
+        device.close()
+        hole.close()
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
+def test_a_connect_that_gets_no_answer_still_times_out_as_a_connect_timeout():
+    hole = Blackhole(socket.AF_INET)
+    client = IsapiClient("127.0.0.1", hole.port, "admin", PASSWORD, timeout=0.2)
+    transport.mount(client.session, [client.base_url + "/ISAPI/Event/notification/alertStream"])
+    hooks = Hooks()
+    try:
+        with transport.serving(hooks), pytest.raises(DeviceUnreachableError,
+                                                     match="no connection within 0.2 s"):
+            client.open_alert_stream(read_timeout=5)
+        assert hooks.attempts and all(sock.fileno() == -1 for sock in hooks.attempts)
+        assert hooks.sockets == []
+    finally:
+        client.close()
+        hole.close()
+
+
+def test_a_refused_connect_fails_as_without_the_stream_transport():
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # closed again: nothing listens there
+    client = IsapiClient("127.0.0.1", port, "admin", PASSWORD)
+    errors = []
+    try:
+        with pytest.raises(DeviceUnreachableError) as plain:
+            client.open_alert_stream(read_timeout=5)
+        transport.mount(client.session, [client.base_url + "/ISAPI/Event/notification/alertStream"])
+        hooks = Hooks()
+        with transport.serving(hooks), pytest.raises(DeviceUnreachableError) as streamed:
+            client.open_alert_stream(read_timeout=5)
+        errors = [str(plain.value), str(streamed.value)]
+        assert hooks.attempts and all(sock.fileno() == -1 for sock in hooks.attempts)
+    finally:
+        client.close()
+    assert "refused" in errors[0].lower() and errors[1] == errors[0]
+
+
 def test_no_private_attribute_of_urllib3_or_http_client_is_used():
     root = Path(__file__).resolve().parent.parent / "pyhik"
     private = re.compile(r"\.(_fp|chunk_left|_connection|_sock|_original_response|_safe_read)\b")
@@ -121,7 +255,12 @@ class Hooks:
     """Records what the transport reports (a transport.StreamHooks)."""
 
     def __init__(self):
-        self.sockets, self.bodies = [], []
+        self.sockets, self.bodies, self.attempts = [], [], []
+
+    def connecting(self, sock):
+        if sock is not None and sock not in self.attempts:
+            self.attempts.append(sock)
+        return True
 
     def connected(self, sock):
         self.sockets.append(sock)

@@ -9,7 +9,8 @@ extension points only, the same under urllib3 1.26 and 2.x:
 
 * :class:`StreamAdapter` (a ``requests`` transport adapter) is mounted on the session for
   the alert stream's URLs; its pool manager's ``pool_classes_by_scheme`` give pools whose
-  ``ConnectionCls`` reports ``self.sock`` after ``connect()``;
+  ``ConnectionCls`` reports ``self.sock`` after ``connect()`` (and, before it, reaches the
+  device on a socket of its own that ``stop()`` can shut down: :mod:`pyhik.stream.dial`);
 * those connections' ``response_class`` (http.client builds each response with
   ``response_class(sock, method=...)``, a hook urllib3 documents) gives http.client a
   buffered file over a :class:`SocketReader`, which the stream thread then reads itself.
@@ -34,8 +35,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError
 
 from pyhik.protocol.chunked import ChunkedDecoder
+
+from . import dial
 
 __all__ = ["StreamHooks", "SocketReader", "StreamAdapter", "serving", "mount", "shutdown",
            "body_reader", "READ_SIZE"]
@@ -45,6 +49,10 @@ READ_SIZE = 65536
 
 class StreamHooks(Protocol):
     """What the stream thread learns of its connections (called on that thread)."""
+
+    def connecting(self, sock: Optional[socket.socket]) -> bool:
+        """A TCP connection attempt runs on ``sock`` (None: none runs any more); keep it
+        where ``stop()`` shuts it down. False once stopped: the attempt is abandoned."""
 
     def connected(self, sock: socket.socket) -> None:
         """A connection is up; raising (an OSError) aborts the request."""
@@ -152,8 +160,10 @@ class _ReportingConnection:
     sock: Any
 
     def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
         hooks = _hooks()
+        if hooks is not None:
+            _dial(self, hooks)
+        super().connect()  # type: ignore[misc]
         if hooks is not None:
             hooks.connected(self.sock)
 
@@ -166,6 +176,24 @@ class _ReportingConnection:
         assert maker.file is not None
         hooks.opened(maker.reader, maker.file)
         return response
+
+
+def _dial(conn: Any, hooks: StreamHooks) -> None:
+    """Reach the device first on a socket ``stop()`` can shut down (see
+    :mod:`pyhik.stream.dial`), so that a device that does not answer the SYN does not hold
+    the thread for the connect timeout. That socket is closed again: urllib3 connects its
+    own (one extra TCP handshake per stream open), which now comes at once."""
+    timeout = conn.timeout if isinstance(conn.timeout, (int, float)) else socket.getdefaulttimeout()
+    try:
+        dial.reach(conn.host, conn.port, timeout, hooks.connecting,
+                   getattr(conn, "source_address", None))
+    except dial.Timeout as err:  # urllib3's words and type: requests makes it a ConnectTimeout
+        raise ConnectTimeoutError(conn, f"Connection to {conn.host} timed out. "
+                                        f"(connect timeout={timeout})") from err
+    except dial.Aborted:
+        raise
+    except OSError:  # refused, unreachable, unknown host: urllib3's own attempt fails the
+        pass         # same way at once and reports it in its usual terms
 
 
 class _StreamHTTPConnection(_ReportingConnection, HTTPConnection):  # type: ignore[misc]

@@ -63,7 +63,7 @@ def local_now() -> datetime:
 class _Run:
     """One start()..stop() lifetime; a stale run's thread exits without side effects.
     Also its thread's :class:`pyhik.stream.transport.StreamHooks`: it keeps the socket of the
-    current connection, for ``abort()`` to shut down from another thread."""
+    current connection or attempt, for ``abort()`` to shut down from another thread."""
 
     def __init__(self) -> None:
         self.stopped = threading.Event()
@@ -77,24 +77,25 @@ class _Run:
         self.deadline: Optional[float] = None  # the book's next one, as last computed
         self.delivered = False  # the current connection delivered at least one alert
 
+    def connecting(self, sock: Any) -> bool:
+        with self.lock:  # kept even once stopped: a second abort() finds it closed
+            self.sock = sock
+            return not self.stopped.is_set()
+
     def connected(self, sock: Any) -> None:
-        with self.lock:
-            if not self.stopped.is_set():
-                self.sock = sock
-                return
-        transport.shutdown(sock)
-        raise ConnectionAbortedError("the alert stream was stopped")
+        if not self.connecting(sock):
+            transport.shutdown(sock)
+            raise ConnectionAbortedError("the alert stream was stopped")
 
     def opened(self, reader: transport.SocketReader, body: io.BufferedReader) -> None:
         self.reader, self.body = reader, body
 
     def abort(self) -> None:
         """Stop, and unblock the thread by shutting its socket down (any phase)."""
-        with self.lock:
+        with self.lock:  # the thread closes a socket only after unregistering it
             self.stopped.set()
-            sock = self.sock
-        if sock is not None:
-            transport.shutdown(sock)
+            if self.sock is not None:
+                transport.shutdown(self.sock)
 
     def enter(self) -> bool:
         """Admit one callback; False once stopped (then it must not start)."""
