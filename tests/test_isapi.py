@@ -628,6 +628,6 @@ def test_device_connects_when_the_user_may_not_read_triggers(rsps, caplog):
     device = FakeDevice(rsps)
     device.route("/ISAPI/System/deviceInfo", read(CAM_INFO))
     device.route("/ISAPI/Event/triggers", LOW_PRIVILEGE, status=403)
-    dev = HikDevice("127.0.0.1", 80, USER, PASSWORD).connect()
-    assert dev.triggers == [] and dev.device_id
+    profile = HikDevice("127.0.0.1", 80, USER, PASSWORD).connect()
+    assert profile.sensor_states == () and profile.device_id
     assert "cannot read the event triggers" in caplog.text

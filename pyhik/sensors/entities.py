@@ -30,7 +30,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
 from pyhik.isapi.http import split_host
 from pyhik.protocol import events
 from pyhik.state.book import Change, SensorKey, SensorState
-from pyhik.stream.device import HikDevice
+from pyhik.stream.device import DeviceProfile, HikDevice
+from pyhik.stream.listeners import Listeners
 
 from .config import DeviceConfig, SensorOptions, parse_device, split_key
 
@@ -100,7 +101,7 @@ class BinarySensor:
         self.device_class = event_type.device_class
 
     def _state(self) -> SensorState:
-        state = self._hub.device.sensor(self.key)
+        state = self._hub.device.sensor_state(self.key)
         return state if state is not None else SensorState(self.key, self.event_type)
 
     @property
@@ -184,11 +185,13 @@ class DeviceSensors:
                                ssl=config.ssl, verify_ssl=config.verify_ssl,
                                **device_options)
         self.device = device
+        self.profile: DeviceProfile = device.profile
+        """What :meth:`setup` read of the device (until then: its address only)."""
         self._sensors: Dict[SensorKey, BinarySensor] = {}
         self._lock = threading.Lock()
-        self._listeners: List[Listener] = []
+        self._listeners: Listeners[SensorChange] = Listeners()
         self._ready = False
-        self.device.add_listener(self._on_change)
+        self.device.add_change_listener(self._on_change)
 
     @classmethod
     def from_config(cls, mapping: Mapping[str, Any], *, verify_ssl: Union[bool, str] = True,
@@ -210,35 +213,37 @@ class DeviceSensors:
     # -- identity ------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self.config.name or self.device.name
+        return self.config.name or self.profile.name
 
     @property
     def device_id(self) -> str:
-        return self.device.device_id
+        return self.profile.device_id
 
     @property
     def is_nvr(self) -> bool:
-        return self.device.is_nvr
+        return self.profile.is_nvr
 
     # -- set-up --------------------------------------------------------------------------
     def setup(self) -> "DeviceSensors":
         """Read the device and create its sensors (raises pyhik.errors on failure).
 
-        Customize keys that match no sensor are logged as warnings; their options still
-        apply if an alert creates that sensor later.
+        One read of the device (:meth:`HikDevice.connect`) gives its identity and its
+        sensors; ``customize`` is checked against them and applied in one step, and the
+        binary sensors are made from the same read. Customize keys that match no sensor
+        are logged as warnings; their options still apply if an alert creates that
+        sensor later.
         """
-        self.device.connect()
-        announced = {customize_key(state.event_type, state.key.channel, self.is_nvr)
-                     for state in self.device.sensors()}
-        for key, options in self._customize_by_sensor(announced).items():
-            if options.ignored:
-                self.device.ignore(key)
-            elif options.delay:
-                self.device.set_hold(key, options.delay)
+        profile = self.profile = self.device.connect()
+        announced = {customize_key(state.event_type, state.key.channel, profile.is_nvr)
+                     for state in profile.sensor_states}
+        options = self._customize_by_sensor(announced)
+        ignored = {key for key, option in options.items() if option.ignored}
+        self.device.configure_sensors(ignored=ignored, holds={
+            key: option.delay for key, option in options.items()
+            if not option.ignored and option.delay})
         with self._lock:
-            self._sensors = {}
-            for state in self.device.sensors():
-                self._sensors[state.key] = BinarySensor(self, state.key, state.event_type)
+            self._sensors = {state.key: BinarySensor(self, state.key, state.event_type)
+                             for state in profile.sensor_states if state.key not in ignored}
         self._ready = True
         return self
 
@@ -259,7 +264,7 @@ class DeviceSensors:
                 # An ignored key still keeps alerts from creating that sensor: no warning.
                 _LOGGER.log(logging.INFO if options.ignored else logging.WARNING,
                             "%s: customize %r matches no sensor of this %s (sensors: %s)",
-                            self.name, name, self.device.kind, listed)
+                            self.name, name, self.profile.kind, listed)
             result[SensorKey(etype.code, channel or 1)] = options
         return result
 
@@ -275,12 +280,10 @@ class DeviceSensors:
     # -- events --------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(SensorChange)`` on every change, in registration order."""
-        with self._lock:
-            self._listeners = self._listeners + [listener]
+        self._listeners.add(listener)
 
     def remove_listener(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners = [x for x in self._listeners if x is not listener]
+        self._listeners.remove(listener)
 
     def _on_change(self, change: Change) -> None:
         if not self._ready:
