@@ -747,8 +747,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             tap = Tap(index, spool)
             tap.watch_expiries(device)
             device.watcher.add_alert_listener(tap.on_alert)
-            device.add_change_listener(tap.on_change)
-            device.add_connection_listener(tap.on_connection)
+            device.watcher.add_change_listener(tap.on_change)
+            device.watcher.add_connection_listener(tap.on_connection)
             clients.append(device)
         for device in clients:
             device.start()

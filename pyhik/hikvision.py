@@ -80,8 +80,8 @@ class HikCamera:
             _LOGGER.error("Cannot use Hikvision device at %s: %s", host, err)
             self._fail()
             return
-        self._device.add_change_listener(self._on_change)
-        self._device.add_connection_listener(self._on_connection)
+        self._device.watcher.add_change_listener(self._on_change)
+        self._device.watcher.add_connection_listener(self._on_connection)
         self._initialize()
 
     def _fail(self) -> None:

@@ -29,7 +29,7 @@ def watched(emulators, recorder):
         kwargs.setdefault("password", PASSWORD)
         emu = emulators(*args, **kwargs)
         device = connect(emu, **(options or {}))
-        device.add_change_listener(recorder)
+        device.watcher.add_change_listener(recorder)
         device.start()
         devices.append(device)
         assert emu.wait_for_streams(1)
@@ -126,7 +126,7 @@ def test_active_only_event_released_without_any_traffic(watched, recorder):
 def test_stall_is_detected_and_reconnected(watched, recorder, caplog):
     emu, device = watched("Front Porch")
     connections = Recorder()
-    device.add_connection_listener(connections)
+    device.watcher.add_connection_listener(connections)
     emu.stall()
     assert emu.wait_for_streams(2, timeout=10), "watchdog did not reopen the stalled stream"
     emu.resume()
@@ -195,7 +195,7 @@ def test_stop_while_silent_returns_fast_and_no_callback_after(watched, recorder)
     emu, device = watched("Front Porch")
     control = Recorder()  # a second client of the same device: the marker
     other = connect(emu)
-    other.add_change_listener(control)
+    other.watcher.add_change_listener(control)
     other.start()
     try:
         assert emu.wait_for_streams(2) and wait(lambda: other.connected)
@@ -237,9 +237,9 @@ def test_raising_callback_is_logged_and_stream_goes_on(watched, recorder, caplog
     def boom(change):
         raise RuntimeError("listener bug")
 
-    device.remove_change_listener(recorder)
-    device.add_change_listener(boom)
-    device.add_change_listener(recorder)
+    device.watcher.remove_change_listener(recorder)
+    device.watcher.add_change_listener(boom)
+    device.watcher.add_change_listener(recorder)
     emu.push("VMD", "active")
     emu.push("VMD", "inactive")
     assert recorder.wait_count(2)
@@ -268,7 +268,7 @@ def test_twenty_devices_in_one_process(emulators):
             emu = emulators(f"Cam {i}", password=PASSWORD)
             device = connect(emu)
             rec = Recorder()
-            device.add_change_listener(rec)
+            device.watcher.add_change_listener(rec)
             device.start()
             emus.append(emu)
             devices.append(device)

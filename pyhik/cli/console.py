@@ -59,7 +59,7 @@ class Printer:
     def print_sensors(self, hub: Any) -> None:
         """A device's line and one line (or JSON object) per sensor."""
         if not self.as_json:
-            kind = "NVR" if hub.is_nvr else "camera"
+            kind = "NVR" if hub.profile.is_nvr else "camera"
             info = hub.profile.info
             self.line(f"{hub.name} ({kind} {info.model if info else ''}, "
                       f"{hub.device.client.base_url}): {len(hub.sensors)} sensor"

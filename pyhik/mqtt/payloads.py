@@ -78,12 +78,13 @@ def device_view(hub: DeviceSensors) -> DeviceView:
     """The view of a set-up device and all its sensors, as of now."""
     info = hub.profile.info
     return DeviceView(
-        node=device_topic_id(hub.device_id), name=hub.name,
+        node=device_topic_id(hub.profile.device_id), name=hub.name,
         model=(info.model or None) if info else None,
         firmware=(info.firmware or None) if info else None,
         serial=(info.serial or None) if info else None,
         connected=hub.connected,
-        sensors=tuple(sensor_view(s, hub.device.sensor_state(s.key), hub.is_nvr) for s in hub.sensors))
+        sensors=tuple(sensor_view(s, hub.device.sensor_state(s.key), hub.profile.is_nvr)
+                      for s in hub.sensors))
 
 
 def change_view(change: SensorChange, is_nvr: bool) -> SensorView:

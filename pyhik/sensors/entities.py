@@ -92,12 +92,12 @@ class BinarySensor:
         self.key = key
         self.event_type = event_type
         self.channel = key.channel
-        self.customize_key = customize_key(event_type, key.channel, hub.is_nvr)
-        self.name = sensor_name(hub.name, event_type, key.channel, hub.is_nvr)
+        self.customize_key = customize_key(event_type, key.channel, hub.profile.is_nvr)
+        self.name = sensor_name(hub.name, event_type, key.channel, hub.profile.is_nvr)
         self.entity_id = entity_id_of(self.name)
         # As Home Assistant's hikvision platform builds it: the same across restarts
         # and renames, because it comes from the device's own id.
-        self.unique_id = f"{hub.device_id}.{event_type.name}.{key.channel}"
+        self.unique_id = f"{hub.profile.device_id}.{event_type.name}.{key.channel}"
         self.device_class = event_type.device_class
 
     def _state(self) -> SensorState:
@@ -191,7 +191,7 @@ class DeviceSensors:
         self._lock = threading.Lock()
         self._listeners: Listeners[SensorChange] = Listeners()
         self._ready = False
-        self.device.add_change_listener(self._on_change)
+        self.device.watcher.add_change_listener(self._on_change)
 
     @classmethod
     def from_config(cls, mapping: Mapping[str, Any], *, verify_ssl: Union[bool, str] = True,
@@ -213,15 +213,8 @@ class DeviceSensors:
     # -- identity ------------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """The configured ``name``, else the device's own (``profile`` has the rest)."""
         return self.config.name or self.profile.name
-
-    @property
-    def device_id(self) -> str:
-        return self.profile.device_id
-
-    @property
-    def is_nvr(self) -> bool:
-        return self.profile.is_nvr
 
     # -- set-up --------------------------------------------------------------------------
     def setup(self) -> "DeviceSensors":
@@ -252,11 +245,11 @@ class DeviceSensors:
         listed = ", ".join(sorted(announced)) or "none"
         for name, options in self.config.customize.items():
             etype, channel = split_key(name)
-            if channel is None and self.is_nvr:
+            if channel is None and self.profile.is_nvr:
                 _LOGGER.warning("%s is an NVR: customize %r needs a channel (%s_1, %s_2, ...); "
                                 "ignoring it (sensors: %s)", self.name, name, name, name, listed)
                 continue
-            if channel == 1 and not self.is_nvr:
+            if channel == 1 and not self.profile.is_nvr:
                 _LOGGER.warning("%s is a camera: customize %r matches no sensor, its key has no "
                                 "channel (%s); ignoring it", self.name, name, etype.slug)
                 continue
@@ -305,7 +298,7 @@ class DeviceSensors:
                 _LOGGER.exception("a sensor listener raised; the stream goes on")
 
     def add_connection_listener(self, listener: Callable[[bool], None]) -> None:
-        self.device.add_connection_listener(listener)
+        self.device.watcher.add_connection_listener(listener)
 
     @property
     def connected(self) -> bool:

@@ -18,7 +18,7 @@ from pyhik.isapi.http import Verify
 from pyhik.state.book import STALE_S, VIDEO_LOSS, Change, SensorBook, SensorKey, SensorState
 
 from .recovery import AUTH_RETRY_S, Backoff, Watchdog
-from .watcher import AlertWatcher, ChangeListener, ConnectionListener, local_now
+from .watcher import AlertWatcher, local_now
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -98,7 +98,9 @@ class HikDevice:
         host = self.client.host
         info = self.client.device_info()
         try:
-            triggers = self.client.triggers(self.notification_methods)
+            # A recorder by deviceInfo is one; else the client judges by the channels.
+            triggers = self.client.triggers(self.notification_methods,
+                                            is_nvr=True if info.is_nvr else None)
         except PermissionDeniedError as err:  # common for operator accounts
             _LOGGER.warning("%s: cannot read the event triggers (%s); sensors will be "
                             "created from the alerts as they come", host, err)
@@ -139,16 +141,7 @@ class HikDevice:
             for key, hold_s in (holds or {}).items():
                 self.book.set_hold(key, hold_s)
 
-    # -- stream -------------------------------------------------------------------------
-    def add_change_listener(self, listener: ChangeListener) -> None:
-        self.watcher.add_change_listener(listener)
-
-    def remove_change_listener(self, listener: ChangeListener) -> None:
-        self.watcher.remove_change_listener(listener)
-
-    def add_connection_listener(self, listener: ConnectionListener) -> None:
-        self.watcher.add_connection_listener(listener)
-
+    # -- stream (listeners: on the watcher, which calls them) --------------------------
     @property
     def connected(self) -> bool:
         """True while the alert stream is open."""
