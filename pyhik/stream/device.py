@@ -15,6 +15,7 @@ from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
 from pyhik.errors import PermissionDeniedError
 from pyhik.isapi.client import DeviceInfo, IsapiClient, Trigger
 from pyhik.isapi.http import Verify
+from pyhik.isapi.models import is_recorder
 from pyhik.state.book import STALE_S, VIDEO_LOSS, Change, SensorBook, SensorKey, SensorState
 
 from .recovery import AUTH_RETRY_S, Backoff, Watchdog
@@ -51,8 +52,7 @@ class DeviceProfile:
         ids = (info.device_id, info.serial, info.mac) if info else ()
         return cls(name=info.name if info and info.name else host,
                    device_id=next((i for i in ids if i and i.strip()), f"{host}:{port}"),
-                   is_nvr=(info is not None and info.is_nvr)
-                   or any((t.channel or 0) > 1 for t in triggers),
+                   is_nvr=is_recorder(info, triggers),
                    sensor_states=sensor_states, info=info)
 
 
