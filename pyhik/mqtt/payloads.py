@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from pyhik.sensors.entities import BinarySensor, DeviceSensors, SensorChange, shows_channel
+from pyhik.sensors.entities import (
+    BinarySensor,
+    DeviceSensors,
+    SensorChange,
+    as_seconds,
+    shows_channel,
+)
 from pyhik.state.book import SensorState
 
 from .topics import STATE_OFF, STATE_ON, device_topic_id
@@ -92,10 +98,6 @@ def change_view(change: SensorChange, is_nvr: bool) -> SensorView:
     return sensor_view(change.sensor, change.snapshot, is_nvr)
 
 
-def _seconds(value: float) -> Any:
-    return int(value) if float(value).is_integer() else value
-
-
 def _iso(value: Optional[datetime]) -> Optional[str]:
     return value.isoformat() if value is not None else None
 
@@ -111,7 +113,7 @@ def state_payload(view: SensorView) -> str:
 def attributes_payload(view: SensorView) -> str:
     return _json({"event": view.event, "channel": view.channel, "io_port": view.io_port,
                   "count": view.count, "last_tripped_time": _iso(view.last_tripped),
-                  "delay": _seconds(view.delay), "target": view.target})
+                  "delay": as_seconds(view.delay), "target": view.target})
 
 
 def event_payload(seq: int, view: SensorView, time: datetime) -> str:

@@ -79,7 +79,7 @@ def entity_id_of(name: str) -> str:
     return f"{ENTITY_DOMAIN}.{entity_slug(name)}"
 
 
-def _seconds(value: float) -> Any:
+def as_seconds(value: float) -> Any:
     """30.0 -> 30 (as the YAML said), 0.5 stays 0.5."""
     return int(value) if float(value).is_integer() else value
 
@@ -133,7 +133,7 @@ class BinarySensor:
         attrs: Dict[str, Any] = {
             "last_tripped_time": state.last_tripped.isoformat() if state.last_tripped else None}
         if state.hold_s:
-            attrs["delay"] = _seconds(state.hold_s)
+            attrs["delay"] = as_seconds(state.hold_s)
         if state.target:
             attrs["target"] = state.target
         return attrs
@@ -145,7 +145,7 @@ class BinarySensor:
                 "state": "on" if state.is_on else "off", "device_class": self.device_class,
                 "event": self.event_type.code, "channel": self.channel,
                 "last_tripped_time": state.last_tripped.isoformat() if state.last_tripped else None,
-                "delay": _seconds(state.hold_s)}
+                "delay": as_seconds(state.hold_s)}
 
     def __repr__(self) -> str:
         return f"<BinarySensor {self.entity_id} {self.state}>"
