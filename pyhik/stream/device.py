@@ -1,7 +1,9 @@
 """One camera or NVR: its ISAPI client, its sensor book and its stream watcher, together.
 
 ``HikDevice`` is the library's own face of a device; the drop-in ``HikCamera`` and the
-Home Assistant style ``pyhik.sensors.entities`` are built on it.
+Home Assistant style ``pyhik.sensors.entities`` are built on it, top-down: each calls
+``connect()`` once, gets a :class:`DeviceProfile` (identity and the announced sensors) and
+builds its sensors from it; listeners are added on ``device.watcher``, which calls them.
 """
 
 from __future__ import annotations
