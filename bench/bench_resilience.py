@@ -122,7 +122,7 @@ def dead_stream(emu: JsonProc, dev: int, port: int) -> Dict[str, Any]:
     device = HikDevice("http://127.0.0.1", port, common.USER, common.PASSWORD)
     device.connect()
     device.watcher.add_alert_listener(watch.on_alert)
-    device.add_connection_listener(watch.on_connection)
+    device.watcher.add_connection_listener(watch.on_connection)
     device.start()
     try:
         wait_s = HEARTBEAT_S * (HEARTBEATS_FIRST + 1) + 5

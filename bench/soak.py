@@ -408,7 +408,8 @@ def make_client(port: int, password: str) -> HikDevice:
                        watchdog=Watchdog(min_limit_s=WATCHDOG_MIN_LIMIT_S,
                                          silent_limit_s=WATCHDOG_SILENT_LIMIT_S),
                        auth_retry_s=AUTH_RETRY_S)
-    return device.connect()
+    device.connect()
+    return device
 
 
 def wait_until(predicate: Any, timeout: float) -> bool:
@@ -746,8 +747,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             tap = Tap(index, spool)
             tap.watch_expiries(device)
             device.watcher.add_alert_listener(tap.on_alert)
-            device.add_listener(tap.on_change)
-            device.add_connection_listener(tap.on_connection)
+            device.watcher.add_change_listener(tap.on_change)
+            device.watcher.add_connection_listener(tap.on_connection)
             clients.append(device)
         for device in clients:
             device.start()

@@ -139,10 +139,10 @@ def check_input(data: bytes) -> int:
             book.expire(now, wall)
             deadline = book.next_deadline()
             assert deadline is None or deadline > now, "expire left a due deadline"
-        on = any(s.is_on for s in book.sensors())
+        on = any(s.is_on for s in book.states())
         assert on == (book.next_deadline() is not None), "deadline and on-state disagree"
     book.expire(now + 3.0, T0)
-    assert not any(s.is_on for s in book.sensors()), "a sensor stayed on after stale_s"
+    assert not any(s.is_on for s in book.states()), "a sensor stayed on after stale_s"
     assert book.next_deadline() is None
     return len(alerts)
 

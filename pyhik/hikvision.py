@@ -80,8 +80,8 @@ class HikCamera:
             _LOGGER.error("Cannot use Hikvision device at %s: %s", host, err)
             self._fail()
             return
-        self._device.add_listener(self._on_change)
-        self._device.add_connection_listener(self._on_connection)
+        self._device.watcher.add_change_listener(self._on_change)
+        self._device.watcher.add_connection_listener(self._on_connection)
         self._initialize()
 
     def _fail(self) -> None:
@@ -93,17 +93,17 @@ class HikCamera:
         device = self._device
         assert device is not None
         try:
-            device.connect()
+            profile = device.connect()
         except (PyhikError, requests.exceptions.RequestException) as err:
             self.last_error = err
             _LOGGER.error("Unable to set up Hikvision device at %s: %s", self.root_url, err)
             self._fail()
             return
-        self.name = device.name
-        self.cam_id = device.device_id
-        self.device_type = NVR_DEVICE if device.is_nvr else CAM_DEVICE
+        self.name = profile.name
+        self.cam_id = profile.device_id
+        self.device_type = NVR_DEVICE if profile.is_nvr else CAM_DEVICE
         with self._states_lock:
-            for state in device.sensors():
+            for state in profile.sensor_states:
                 self._store(state)
         self.get_motion_detection()
 
@@ -160,7 +160,7 @@ class HikCamera:
         """Another device code sharing this public name and channel is on (shelteralarm)."""
         if self._device is None or name not in _SHARED_NAMES:
             return False
-        for other in self._device.sensors():
+        for other in self._device.sensor_states():
             if (other.key != state.key and other.key.channel == channel and other.is_on
                     and compat_name(other.key.code) == name):
                 return True
@@ -250,7 +250,7 @@ class HikCamera:
             return
         self._device.stop()
         with self._states_lock:  # sensors were released silently: show them off
-            for state in self._device.sensors():
+            for state in self._device.sensor_states():
                 self._store(state, create=False)
 
     # -- device queries ------------------------------------------------------------------

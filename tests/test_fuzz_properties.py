@@ -332,7 +332,7 @@ def test_sensor_book_invariants(ops, stale_s, track_video_loss) -> None:
             assert book.get(key).is_on == is_on[key]  # a key's last change is its state now
 
     for op in ops:
-        before = {s.key: s for s in book.sensors()}
+        before = {s.key: s for s in book.states()}
         if op[0] == "alert":
             _, code, state, channel, io_port, retrans, heartbeat = op
             alert = Alert(code, state, channel, io_port, retransmission=retrans,
@@ -344,7 +344,7 @@ def test_sensor_book_invariants(ops, stale_s, track_video_loss) -> None:
                          or etype.code == "videoloss" and not track_video_loss
                          or key in ignored)
             if no_effect:
-                assert changes == [] and {s.key: s for s in book.sensors()} == before
+                assert changes == [] and {s.key: s for s in book.states()} == before
             else:
                 assert book.get(key) is not None
                 if state == "active":
@@ -378,7 +378,7 @@ def test_sensor_book_invariants(ops, stale_s, track_video_loss) -> None:
             take(book.release_all(wall()))
             assert book.next_deadline() is None
         # State agrees with the changes reported; a deadline exactly when something is on.
-        states = book.sensors()
+        states = book.states()
         assert {s.key: s.is_on for s in states} == {k: is_on.get(k, False)
                                                     for k in (s.key for s in states)}
         anything_on = any(s.is_on for s in states)
@@ -393,11 +393,11 @@ def test_sensor_book_invariants(ops, stale_s, track_video_loss) -> None:
     # However it got here, enough quiet time turns everything off.
     now += stale_s + max(max_hold.values(), default=0.0) + 1.0
     take(book.expire(now, wall()))
-    assert not any(s.is_on for s in book.sensors()) and book.next_deadline() is None
+    assert not any(s.is_on for s in book.states()) and book.next_deadline() is None
 
 
 def _outcome(book: SensorBook) -> List[tuple]:
-    return [(s.key, s.is_on, s.count, s.last_tripped, s.target) for s in book.sensors()]
+    return [(s.key, s.is_on, s.count, s.last_tripped, s.target) for s in book.states()]
 
 
 _SIMPLE_CODES = ["VMD", "linedetection"]
@@ -450,7 +450,7 @@ def test_book_does_not_depend_on_when_the_timer_runs(late: str) -> None:
             book.expire(105.0, T0)  # the stale deadline, when the timer fires in time
         book.apply(Alert("VMD", late, 1), 107.0, T0)  # the timer is 2 s late
         book.expire(115.5, T0)
-        books.append(book.sensors())
+        books.append(book.states())
     assert books[0] == books[1]
 
 

@@ -628,6 +628,18 @@ def test_device_connects_when_the_user_may_not_read_triggers(rsps, caplog):
     device = FakeDevice(rsps)
     device.route("/ISAPI/System/deviceInfo", read(CAM_INFO))
     device.route("/ISAPI/Event/triggers", LOW_PRIVILEGE, status=403)
-    dev = HikDevice("127.0.0.1", 80, USER, PASSWORD).connect()
-    assert dev.triggers == [] and dev.device_id
+    profile = HikDevice("127.0.0.1", 80, USER, PASSWORD).connect()
+    assert profile.sensor_states == () and profile.device_id
     assert "cannot read the event triggers" in caplog.text
+
+
+def test_one_rule_chooses_the_triggers_for_the_client_the_device_and_check():
+    from pyhik.isapi.models import is_recorder, select_triggers
+    center = Trigger("VMD", 1, None, frozenset({"center"}), "vmd-1")
+    record = Trigger("linedetection", 2, None, frozenset({"record"}), "ld-2")
+    silent = Trigger("fielddetection", 1, None, frozenset(), "fd-1")
+    wanted = frozenset({"center", "http"})
+    assert select_triggers([center, record, silent], wanted, is_nvr=False) == [center]
+    assert select_triggers([record, silent], wanted, is_nvr=True) == [record]
+    assert select_triggers([record, silent], wanted, is_nvr=False) == []
+    assert is_recorder(None, [record]) and not is_recorder(None, [center, silent])

@@ -23,9 +23,9 @@ def start_device(emu, recorder=None, **options):
     device = HikDevice(emu.url, emu.port, "admin", PASSWORD, **fast_options(**options))
     device.connect()
     if recorder is not None:
-        device.add_listener(recorder)
+        device.watcher.add_change_listener(recorder)
     connected = threading.Event()
-    device.add_connection_listener(lambda up: up and connected.set())
+    device.watcher.add_connection_listener(lambda up: up and connected.set())
     device.start()
     assert connected.wait(5), "the stream did not connect"
     return device
@@ -106,8 +106,8 @@ def test_hold_ends_on_time_without_traffic(emulators, devices, recorder):
     emu = emulators("Front Porch", password=PASSWORD)
     device = start_device(emu, recorder)
     devices.append(device)
-    sensor = next(s for s in device.sensors() if s.key.code == "VMD")
-    device.set_hold(sensor.key, 0.3)
+    sensor = next(s for s in device.sensor_states() if s.key.code == "VMD")
+    device.configure_sensors(holds={sensor.key: 0.3})
     emu.push("VMD", "active")
     emu.push("VMD", "inactive")
     assert recorder.wait_count(2)
@@ -125,7 +125,7 @@ def test_stop_waits_for_a_slow_listener_within_one_deadline(emulators, devices):
         release.wait(HANG_S)
 
     device = start_device(emu, slow)
-    device.add_listener(after)
+    device.watcher.add_change_listener(after)
     devices.append(device)
     emu.push("VMD", "active")
     assert entered.wait(5)
@@ -180,9 +180,9 @@ def test_stop_from_inside_each_kind_of_callback_returns_and_is_the_last(emulator
         else:
             calls.append("change")
 
-    device.add_listener(on_change)
-    device.add_listener(lambda change: calls.append("second"))
-    device.add_connection_listener(lambda c: stop_here("connection") if kind == "connection"
+    device.watcher.add_change_listener(on_change)
+    device.watcher.add_change_listener(lambda change: calls.append("second"))
+    device.watcher.add_connection_listener(lambda c: stop_here("connection") if kind == "connection"
                                    else (up.set(), calls.append("connection")))
     device.watcher.add_alert_listener(lambda alert: stop_here("alert")
                                       if kind == "alert listener" else None)

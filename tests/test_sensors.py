@@ -83,7 +83,7 @@ def test_docs_camera_example(emulators, hubs):
                         "binary_sensor.front_porch_line_crossing"]
     assert [s.name for s in hub.sensors] == ["Front Porch Motion", "Front Porch Line Crossing"]
     assert [(s.event, s.channel) for s in hub.sensors] == [("VMD", 1), ("linedetection", 1)]
-    assert not hub.is_nvr
+    assert not hub.profile.is_nvr
 
 
 def test_docs_nvr_example(emulators, hubs):
@@ -94,7 +94,7 @@ def test_docs_nvr_example(emulators, hubs):
                                 "binary_sensor.home_motion_1", "binary_sensor.home_motion_2"]
     assert hub.sensor("binary_sensor.home_motion_1").name == "Home Motion 1"
     assert hub.sensor("binary_sensor.home_line_crossing_2").channel == 2
-    assert hub.is_nvr
+    assert hub.profile.is_nvr
 
 
 def test_name_option_overrides_the_device_name(emulators, hubs):
@@ -122,7 +122,7 @@ def test_unique_ids_are_stable_across_setups_and_renames(emulators, hubs):
     emu = camera(emulators)
     first = [s.unique_id for s in hubs(emu).sensors]
     second = [s.unique_id for s in hubs(emu, name="Renamed").sensors]
-    device_id = hubs(emu).device_id
+    device_id = hubs(emu).profile.device_id
     assert first == second == [f"{device_id}.Motion.1", f"{device_id}.Line Crossing.1"]
     other = hubs(camera(emulators, name="Back Yard"))
     assert not set(first) & {s.unique_id for s in other.sensors}
@@ -235,6 +235,36 @@ def test_customize_matching_no_sensor_warns(emulators, hubs, caplog, make, key):
     with caplog.at_level(logging.WARNING, logger="pyhik.sensors.entities"):
         hubs(make(emulators), customize={key: {"delay": 5}})
     assert f"customize {key!r}" in caplog.text
+
+
+# -- set-up ------------------------------------------------------------------------------
+def test_setup_reads_the_device_once_and_builds_the_sensors_from_that_read(emulators,
+                                                                           monkeypatch):
+    """Top-down: one deviceInfo and one trigger list, one customize step, and the sensors
+    come from what connect() returned (the device's live sensor list is not read back)."""
+    emu = nvr(emulators)
+    hub = DeviceSensors.from_config(entry(emu, customize={"motion_2": {"ignored": True},
+                                                          "motion_1": {"delay": 7}}),
+                                    **fast_options())
+    try:
+        client, device, calls = hub.device.client, hub.device, []
+        for name in ("device_info", "triggers"):
+            real = getattr(client, name)
+            monkeypatch.setattr(client, name, lambda *a, _r=real, _n=name, **k: (
+                calls.append(_n), _r(*a, **k))[1])
+        configure = device.configure_sensors
+        monkeypatch.setattr(device, "configure_sensors",
+                            lambda **k: (calls.append("configure"), configure(**k))[1])
+        monkeypatch.setattr(device, "sensor_states", lambda: pytest.fail("read back"))
+        hub.setup()
+        assert calls == ["device_info", "triggers", "configure"]
+        assert hub.profile is device.profile and hub.profile.is_nvr
+        assert hub.name == "Home"
+        assert "binary_sensor.home_motion_2" not in ids(hub)
+        assert hub.sensor("binary_sensor.home_motion_1").delay == 7
+        assert len(hub.sensors) == len(hub.profile.sensor_states) - 1
+    finally:
+        hub.close()
 
 
 # -- sensors from alerts -----------------------------------------------------------------

@@ -157,7 +157,7 @@ def test_unknown_channel_creates_sensor_on_the_fly(clock, caplog):
     [change] = apply(book, clock, event="linedetection", channel=2)
     assert change.created and change.new
     assert "not in the device's trigger list" in caplog.text
-    assert [s.key for s in book.sensors()] == [SensorKey("VMD", 1), SensorKey("linedetection", 2)]
+    assert [s.key for s in book.states()] == [SensorKey("VMD", 1), SensorKey("linedetection", 2)]
     caplog.clear()
     apply(book, clock, event="linedetection", channel=2, state="inactive")
     assert caplog.text == ""
@@ -198,7 +198,7 @@ def test_target_kept(clock):
     assert change.sensor.target == "human"
     clock.advance(1)
     apply(book, clock, event="fielddetection", state="inactive")
-    assert book.sensors()[0].target == "human"
+    assert book.states()[0].target == "human"
 
 
 def test_release_all_turns_everything_off_including_holds(clock):
@@ -210,7 +210,7 @@ def test_release_all_turns_everything_off_including_holds(clock):
     changes = book.release_all(clock.wall)
     assert sorted(c.sensor.key.channel for c in changes) == [1, 2]
     assert book.next_deadline() is None
-    assert not any(s.is_on for s in book.sensors())
+    assert not any(s.is_on for s in book.states())
 
 
 def test_bad_parameters():
@@ -241,8 +241,8 @@ def test_replay_of_real_camera_sequence_ends_all_off(clock):
     clock.advance(10)
     book.expire(clock.now, clock.wall)
     assert trips > 5
-    assert {s.key.code for s in book.sensors()} >= {"VMD", "linedetection"}
-    assert not any(s.is_on for s in book.sensors())
+    assert {s.key.code for s in book.states()} >= {"VMD", "linedetection"}
+    assert not any(s.is_on for s in book.states())
 
 
 def test_hold_preset_before_sensor_exists_applies_on_the_fly(clock):

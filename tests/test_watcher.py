@@ -29,7 +29,7 @@ def watched(emulators, recorder):
         kwargs.setdefault("password", PASSWORD)
         emu = emulators(*args, **kwargs)
         device = connect(emu, **(options or {}))
-        device.add_listener(recorder)
+        device.watcher.add_change_listener(recorder)
         device.start()
         devices.append(device)
         assert emu.wait_for_streams(1)
@@ -60,23 +60,23 @@ def test_camera_motion_on_then_off(watched, recorder):
     emu.push("VMD", "inactive")
     assert recorder.wait_count(2)
     assert states(recorder) == [("VMD", 1, True), ("VMD", 1, False)]
-    assert device.sensor(SensorKey("VMD", 1)).count == 1
+    assert device.sensor_state(SensorKey("VMD", 1)).count == 1
 
 
 def test_nvr_line_crossing_on_channel_two_reaches_only_that_sensor(watched, recorder):
     emu, device = watched("Home", kind="nvr", channels=2)
-    before = {s.key: s.is_on for s in device.sensors()}
+    before = {s.key: s.is_on for s in device.sensor_states()}
     assert SensorKey("linedetection", 1) in before and SensorKey("linedetection", 2) in before
     emu.push("linedetection", "active", 2)
     assert recorder.wait_count(1)
     assert states(recorder)[0] == ("linedetection", 2, True)
-    on = [s.key for s in device.sensors() if s.is_on]
+    on = [s.key for s in device.sensor_states() if s.is_on]
     assert on == [SensorKey("linedetection", 2)]
 
 
 def test_io_input(watched, recorder):
     emu, device = watched("Gate", triggers=[TriggerSpec("IO", io_port=1), TriggerSpec("VMD", 1)])
-    assert SensorKey("IO", 1) in [s.key for s in device.sensors()]
+    assert SensorKey("IO", 1) in [s.key for s in device.sensor_states()]
     emu.push("IO", "active", io_port=1)
     assert recorder.wait_count(1)
     assert states(recorder) == [("IO", 1, True)]
@@ -126,7 +126,7 @@ def test_active_only_event_released_without_any_traffic(watched, recorder):
 def test_stall_is_detected_and_reconnected(watched, recorder, caplog):
     emu, device = watched("Front Porch")
     connections = Recorder()
-    device.add_connection_listener(connections)
+    device.watcher.add_connection_listener(connections)
     emu.stall()
     assert emu.wait_for_streams(2, timeout=10), "watchdog did not reopen the stalled stream"
     emu.resume()
@@ -195,7 +195,7 @@ def test_stop_while_silent_returns_fast_and_no_callback_after(watched, recorder)
     emu, device = watched("Front Porch")
     control = Recorder()  # a second client of the same device: the marker
     other = connect(emu)
-    other.add_listener(control)
+    other.watcher.add_change_listener(control)
     other.start()
     try:
         assert emu.wait_for_streams(2) and wait(lambda: other.connected)
@@ -237,13 +237,28 @@ def test_raising_callback_is_logged_and_stream_goes_on(watched, recorder, caplog
     def boom(change):
         raise RuntimeError("listener bug")
 
-    device.remove_listener(recorder)
-    device.add_listener(boom)
-    device.add_listener(recorder)
+    device.watcher.remove_change_listener(recorder)
+    device.watcher.add_change_listener(boom)
+    device.watcher.add_change_listener(recorder)
     emu.push("VMD", "active")
     emu.push("VMD", "inactive")
     assert recorder.wait_count(2)
     assert "listener bug" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_removed_alert_listener_is_not_called_again(watched, recorder):
+    emu, device = watched("Front Porch")
+    gone, kept = Recorder(), Recorder()
+    device.watcher.add_alert_listener(gone)
+    device.watcher.add_alert_listener(kept)
+    emu.push("VMD", "active")
+    assert gone.wait_count(1) and kept.wait_count(1)
+    device.watcher.remove_alert_listener(gone)
+    device.watcher.remove_alert_listener(gone)  # a second removal is a no-op
+    emu.push("VMD", "inactive")
+    assert kept.wait_count(2) and recorder.wait_count(2)  # the later marker
+    assert [a.state for a in gone.items] == ["active"]
+    assert [a.state for a in kept.items] == ["active", "inactive"]
 
 
 def test_twenty_devices_in_one_process(emulators):
@@ -253,7 +268,7 @@ def test_twenty_devices_in_one_process(emulators):
             emu = emulators(f"Cam {i}", password=PASSWORD)
             device = connect(emu)
             rec = Recorder()
-            device.add_listener(rec)
+            device.watcher.add_change_listener(rec)
             device.start()
             emus.append(emu)
             devices.append(device)
@@ -291,7 +306,7 @@ def test_old_thread_outliving_stop_does_not_touch_the_new_run(watched, recorder)
     emu.push("linedetection", "active")
     assert recorder.wait_count(1)
     device.watcher._lost(old_run)  # what the lingering old thread does when it ends
-    assert device.sensor(SensorKey("linedetection", 1)).is_on
+    assert device.sensor_state(SensorKey("linedetection", 1)).is_on
     assert recorder.wait_count(2)  # and the new run's stale timer still releases it
     assert states(recorder)[-1] == ("linedetection", 1, False)
 

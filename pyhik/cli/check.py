@@ -21,8 +21,9 @@ from pyhik.errors import (
     PermissionDeniedError,
     PyhikError,
 )
-from pyhik.isapi.client import DEFAULT_NOTIFICATION_METHODS, DeviceInfo, IsapiClient, Trigger
+from pyhik.isapi.client import DEFAULT_NOTIFICATION_METHODS, DeviceInfo, IsapiClient
 from pyhik.isapi.http import split_host
+from pyhik.isapi.models import is_recorder, select_triggers
 from pyhik.protocol.events import lookup, unknown
 from pyhik.sensors.entities import entity_id_of, sensor_name
 from pyhik.state.book import VIDEO_LOSS
@@ -156,9 +157,10 @@ def _check_triggers(client: IsapiClient, info: DeviceInfo, report: Report) -> No
     except DeviceError as err:
         report.fail(f"cannot read the event triggers: {err}")
         return
-    is_nvr = info.is_nvr or any((t.channel or 0) > 1 for t in every)
-    chosen = set(_chosen(every, is_nvr))
+    # The same choice as IsapiClient.triggers, from the one list read here.
     wanted = frozenset(m.lower() for m in DEFAULT_NOTIFICATION_METHODS)
+    is_nvr = is_recorder(info, every)
+    chosen = set(select_triggers(every, wanted, is_nvr))
     if chosen and not any(t.notifies_by(wanted) for t in chosen):
         report.warn("no trigger notifies the surveillance center; as this is an NVR, its "
                     "triggers with any linkage are used instead",
@@ -187,14 +189,6 @@ def _check_triggers(client: IsapiClient, info: DeviceInfo, report: Report) -> No
                     f"center, so they give no sensor: {', '.join(elsewhere[:12])}"
                     + (" ..." if len(elsewhere) > 12 else ""),
                     "tick 'Notify Surveillance Center' for those you want as sensors")
-
-
-def _chosen(every: List[Trigger], is_nvr: bool) -> List[Trigger]:
-    """The triggers HikDevice makes sensors of (see IsapiClient.triggers): those notifying
-    the center, else, on an NVR, every trigger with any notification method."""
-    wanted = frozenset(m.lower() for m in DEFAULT_NOTIFICATION_METHODS)
-    chosen = [t for t in every if t.notifies_by(wanted)]
-    return chosen or ([t for t in every if t.methods] if is_nvr else [])
 
 
 def _check_stream(client: IsapiClient, username: str, report: Report) -> None:

@@ -56,10 +56,12 @@ class Printer:
         if not self.as_json:
             self.line(text)
 
-    def sensors(self, hub: Any) -> None:
+    def print_sensors(self, hub: Any) -> None:
+        """A device's line and one line (or JSON object) per sensor."""
         if not self.as_json:
-            kind = "NVR" if hub.is_nvr else "camera"
-            self.line(f"{hub.name} ({kind} {hub.device.info.model if hub.device.info else ''}, "
+            kind = "NVR" if hub.profile.is_nvr else "camera"
+            info = hub.profile.info
+            self.line(f"{hub.name} ({kind} {info.model if info else ''}, "
                       f"{hub.device.client.base_url}): {len(hub.sensors)} sensor"
                       f"{'' if len(hub.sensors) == 1 else 's'}")
         for sensor in hub.sensors:
@@ -70,7 +72,8 @@ class Printer:
                 self.line(f"  {sensor.entity_id:<45} {sensor.state:<3}  "
                           f"({sensor.device_class or 'no class'}{extra})")
 
-    def change(self, change: Any) -> None:
+    def print_change(self, change: Any) -> None:
+        """One sensor change: a line, or the sensor as a JSON object."""
         if self.as_json:
             self.line(json.dumps(change.as_dict()))
         else:
@@ -96,8 +99,8 @@ def start_hubs(configs: Iterable[Any], printer: Printer, *, first_connect_s: flo
             hub.setup()
         _warn_shared_entity_ids(hubs)
         for hub in hubs:
-            printer.sensors(hub)
-            hub.add_listener(printer.change)
+            printer.print_sensors(hub)
+            hub.add_listener(printer.print_change)
             _report_connection(printer, hub)
         with _QuietStreamErrors() if first_connect_s > 0 else contextlib.nullcontext():
             for hub in hubs:

@@ -48,6 +48,7 @@ from .models import (
     DeviceInfo,
     Trigger,
     direct_child,
+    is_recorder,
     local_name,
     parse_bool,
     parse_channels,
@@ -55,6 +56,7 @@ from .models import (
     parse_response_status,
     parse_triggers,
     parse_xml,
+    select_triggers,
     to_xml_bytes,
 )
 
@@ -265,18 +267,14 @@ class IsapiClient:
         except UnsupportedDeviceError as err:
             _LOGGER.warning("%s; no sensors from the trigger list", err)
             return []
-        chosen = [trigger for trigger in every if trigger.notifies_by(wanted)]
-        if chosen:
-            return chosen
         if is_nvr is None:
-            is_nvr = ((self._info is not None and self._info.is_nvr)
-                      or any((trigger.channel or 0) > 1 for trigger in every))
-        linked = [trigger for trigger in every if trigger.methods] if is_nvr else []
-        if linked:
+            is_nvr = is_recorder(self._info, every)
+        chosen = select_triggers(every, wanted, is_nvr)
+        if chosen and not chosen[0].notifies_by(wanted):
             _LOGGER.info("%s: no trigger notifies by %s; this NVR's %d triggers with any "
                          "notification method are used instead", self.host,
-                         "/".join(given), len(linked))
-        return linked
+                         "/".join(given), len(chosen))
+        return chosen
 
     def video_channels(self) -> List[Channel]:
         """Video inputs, else InputProxy channels, else streaming channels; ``[]`` if none.

@@ -16,14 +16,15 @@ import xml.etree.ElementTree as ET
 from copy import deepcopy
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
 
 __all__ = ["DeviceInfo", "Trigger", "Channel", "ResponseStatus", "parse_xml", "local_name",
            "parse_device_info", "parse_triggers", "parse_channels", "parse_response_status",
-           "direct_child", "to_xml_bytes", "parse_bool"]
+           "direct_child", "to_xml_bytes", "parse_bool", "is_recorder",
+           "select_triggers"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -94,6 +95,19 @@ class Trigger:
     def notifies_by(self, methods: FrozenSet[str]) -> bool:
         """Whether one of ``methods`` (lower-case) is among this trigger's methods."""
         return any(method.lower() in methods for method in self.methods)
+
+
+def is_recorder(info: Optional[DeviceInfo], triggers: Iterable[Trigger]) -> bool:
+    """An NVR: deviceInfo says so, or a trigger is on a channel above 1 (the one rule the
+    client, the device and ``pyhik check`` use)."""
+    return (info is not None and info.is_nvr) or any((t.channel or 0) > 1 for t in triggers)
+
+
+def select_triggers(every: List[Trigger], methods: FrozenSet[str], is_nvr: bool) -> List[Trigger]:
+    """The triggers that give sensors: those notifying by one of ``methods`` (lower-case),
+    else, on an NVR, every trigger with any notification method."""
+    chosen = [trigger for trigger in every if trigger.notifies_by(methods)]
+    return chosen or ([trigger for trigger in every if trigger.methods] if is_nvr else [])
 
 
 @dataclass(frozen=True)

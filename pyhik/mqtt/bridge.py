@@ -187,7 +187,7 @@ class Bridge:
         with self._lock:
             if self._closing:
                 return
-            view = change_view(change, dev.hub.is_nvr)
+            view = change_view(change, dev.hub.profile.is_nvr)
             with self._outbox_lock:
                 self._outbox.add(self.topics.events(dev.node), view, change.time)
                 lost = self._outbox.take_lost()

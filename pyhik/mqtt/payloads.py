@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from pyhik.sensors.entities import BinarySensor, DeviceSensors, SensorChange, shows_channel
+from pyhik.sensors.entities import (
+    BinarySensor,
+    DeviceSensors,
+    SensorChange,
+    as_seconds,
+    shows_channel,
+)
 from pyhik.state.book import SensorState
 
 from .topics import STATE_OFF, STATE_ON, device_topic_id
@@ -76,23 +82,20 @@ def sensor_view(sensor: BinarySensor, state: Optional[SensorState], is_nvr: bool
 
 def device_view(hub: DeviceSensors) -> DeviceView:
     """The view of a set-up device and all its sensors, as of now."""
-    info = hub.device.info
+    info = hub.profile.info
     return DeviceView(
-        node=device_topic_id(hub.device_id), name=hub.name,
+        node=device_topic_id(hub.profile.device_id), name=hub.name,
         model=(info.model or None) if info else None,
         firmware=(info.firmware or None) if info else None,
         serial=(info.serial or None) if info else None,
         connected=hub.connected,
-        sensors=tuple(sensor_view(s, hub.device.sensor(s.key), hub.is_nvr) for s in hub.sensors))
+        sensors=tuple(sensor_view(s, hub.device.sensor_state(s.key), hub.profile.is_nvr)
+                      for s in hub.sensors))
 
 
 def change_view(change: SensorChange, is_nvr: bool) -> SensorView:
     """The view of the changed sensor right after ``change``."""
     return sensor_view(change.sensor, change.snapshot, is_nvr)
-
-
-def _seconds(value: float) -> Any:
-    return int(value) if float(value).is_integer() else value
 
 
 def _iso(value: Optional[datetime]) -> Optional[str]:
@@ -110,7 +113,7 @@ def state_payload(view: SensorView) -> str:
 def attributes_payload(view: SensorView) -> str:
     return _json({"event": view.event, "channel": view.channel, "io_port": view.io_port,
                   "count": view.count, "last_tripped_time": _iso(view.last_tripped),
-                  "delay": _seconds(view.delay), "target": view.target})
+                  "delay": as_seconds(view.delay), "target": view.target})
 
 
 def event_payload(seq: int, view: SensorView, time: datetime) -> str:

@@ -30,7 +30,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Union
 from pyhik.isapi.http import split_host
 from pyhik.protocol import events
 from pyhik.state.book import Change, SensorKey, SensorState
-from pyhik.stream.device import HikDevice
+from pyhik.stream.device import DeviceProfile, HikDevice
+from pyhik.stream.listeners import Listeners
 
 from .config import DeviceConfig, SensorOptions, parse_device, split_key
 
@@ -78,7 +79,7 @@ def entity_id_of(name: str) -> str:
     return f"{ENTITY_DOMAIN}.{entity_slug(name)}"
 
 
-def _seconds(value: float) -> Any:
+def as_seconds(value: float) -> Any:
     """30.0 -> 30 (as the YAML said), 0.5 stays 0.5."""
     return int(value) if float(value).is_integer() else value
 
@@ -91,16 +92,16 @@ class BinarySensor:
         self.key = key
         self.event_type = event_type
         self.channel = key.channel
-        self.customize_key = customize_key(event_type, key.channel, hub.is_nvr)
-        self.name = sensor_name(hub.name, event_type, key.channel, hub.is_nvr)
+        self.customize_key = customize_key(event_type, key.channel, hub.profile.is_nvr)
+        self.name = sensor_name(hub.name, event_type, key.channel, hub.profile.is_nvr)
         self.entity_id = entity_id_of(self.name)
         # As Home Assistant's hikvision platform builds it: the same across restarts
         # and renames, because it comes from the device's own id.
-        self.unique_id = f"{hub.device_id}.{event_type.name}.{key.channel}"
+        self.unique_id = f"{hub.profile.device_id}.{event_type.name}.{key.channel}"
         self.device_class = event_type.device_class
 
     def _state(self) -> SensorState:
-        state = self._hub.device.sensor(self.key)
+        state = self._hub.device.sensor_state(self.key)
         return state if state is not None else SensorState(self.key, self.event_type)
 
     @property
@@ -132,7 +133,7 @@ class BinarySensor:
         attrs: Dict[str, Any] = {
             "last_tripped_time": state.last_tripped.isoformat() if state.last_tripped else None}
         if state.hold_s:
-            attrs["delay"] = _seconds(state.hold_s)
+            attrs["delay"] = as_seconds(state.hold_s)
         if state.target:
             attrs["target"] = state.target
         return attrs
@@ -144,7 +145,7 @@ class BinarySensor:
                 "state": "on" if state.is_on else "off", "device_class": self.device_class,
                 "event": self.event_type.code, "channel": self.channel,
                 "last_tripped_time": state.last_tripped.isoformat() if state.last_tripped else None,
-                "delay": _seconds(state.hold_s)}
+                "delay": as_seconds(state.hold_s)}
 
     def __repr__(self) -> str:
         return f"<BinarySensor {self.entity_id} {self.state}>"
@@ -184,11 +185,13 @@ class DeviceSensors:
                                ssl=config.ssl, verify_ssl=config.verify_ssl,
                                **device_options)
         self.device = device
+        self.profile: DeviceProfile = device.profile
+        """What :meth:`setup` read of the device (until then: its address only)."""
         self._sensors: Dict[SensorKey, BinarySensor] = {}
         self._lock = threading.Lock()
-        self._listeners: List[Listener] = []
+        self._listeners: Listeners[SensorChange] = Listeners()
         self._ready = False
-        self.device.add_listener(self._on_change)
+        self.device.watcher.add_change_listener(self._on_change)
 
     @classmethod
     def from_config(cls, mapping: Mapping[str, Any], *, verify_ssl: Union[bool, str] = True,
@@ -210,35 +213,30 @@ class DeviceSensors:
     # -- identity ------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self.config.name or self.device.name
-
-    @property
-    def device_id(self) -> str:
-        return self.device.device_id
-
-    @property
-    def is_nvr(self) -> bool:
-        return self.device.is_nvr
+        """The configured ``name``, else the device's own (``profile`` has the rest)."""
+        return self.config.name or self.profile.name
 
     # -- set-up --------------------------------------------------------------------------
     def setup(self) -> "DeviceSensors":
         """Read the device and create its sensors (raises pyhik.errors on failure).
 
-        Customize keys that match no sensor are logged as warnings; their options still
-        apply if an alert creates that sensor later.
+        One read of the device (:meth:`HikDevice.connect`) gives its identity and its
+        sensors; ``customize`` is checked against them and applied in one step, and the
+        binary sensors are made from the same read. Customize keys that match no sensor
+        are logged as warnings; their options still apply if an alert creates that
+        sensor later.
         """
-        self.device.connect()
-        announced = {customize_key(state.event_type, state.key.channel, self.is_nvr)
-                     for state in self.device.sensors()}
-        for key, options in self._customize_by_sensor(announced).items():
-            if options.ignored:
-                self.device.ignore(key)
-            elif options.delay:
-                self.device.set_hold(key, options.delay)
+        profile = self.profile = self.device.connect()
+        announced = {customize_key(state.event_type, state.key.channel, profile.is_nvr)
+                     for state in profile.sensor_states}
+        options = self._customize_by_sensor(announced)
+        ignored = {key for key, option in options.items() if option.ignored}
+        self.device.configure_sensors(ignored=ignored, holds={
+            key: option.delay for key, option in options.items()
+            if not option.ignored and option.delay})
         with self._lock:
-            self._sensors = {}
-            for state in self.device.sensors():
-                self._sensors[state.key] = BinarySensor(self, state.key, state.event_type)
+            self._sensors = {state.key: BinarySensor(self, state.key, state.event_type)
+                             for state in profile.sensor_states if state.key not in ignored}
         self._ready = True
         return self
 
@@ -247,11 +245,11 @@ class DeviceSensors:
         listed = ", ".join(sorted(announced)) or "none"
         for name, options in self.config.customize.items():
             etype, channel = split_key(name)
-            if channel is None and self.is_nvr:
+            if channel is None and self.profile.is_nvr:
                 _LOGGER.warning("%s is an NVR: customize %r needs a channel (%s_1, %s_2, ...); "
                                 "ignoring it (sensors: %s)", self.name, name, name, name, listed)
                 continue
-            if channel == 1 and not self.is_nvr:
+            if channel == 1 and not self.profile.is_nvr:
                 _LOGGER.warning("%s is a camera: customize %r matches no sensor, its key has no "
                                 "channel (%s); ignoring it", self.name, name, etype.slug)
                 continue
@@ -259,7 +257,7 @@ class DeviceSensors:
                 # An ignored key still keeps alerts from creating that sensor: no warning.
                 _LOGGER.log(logging.INFO if options.ignored else logging.WARNING,
                             "%s: customize %r matches no sensor of this %s (sensors: %s)",
-                            self.name, name, self.device.kind, listed)
+                            self.name, name, self.profile.kind, listed)
             result[SensorKey(etype.code, channel or 1)] = options
         return result
 
@@ -275,12 +273,10 @@ class DeviceSensors:
     # -- events --------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(SensorChange)`` on every change, in registration order."""
-        with self._lock:
-            self._listeners = self._listeners + [listener]
+        self._listeners.add(listener)
 
     def remove_listener(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners = [x for x in self._listeners if x is not listener]
+        self._listeners.remove(listener)
 
     def _on_change(self, change: Change) -> None:
         if not self._ready:
@@ -302,7 +298,7 @@ class DeviceSensors:
                 _LOGGER.exception("a sensor listener raised; the stream goes on")
 
     def add_connection_listener(self, listener: Callable[[bool], None]) -> None:
-        self.device.add_connection_listener(listener)
+        self.device.watcher.add_connection_listener(listener)
 
     @property
     def connected(self) -> bool:

@@ -176,7 +176,7 @@ class SensorBook:
         entry = self._entries.get(key)
         return entry.state if entry else None
 
-    def sensors(self) -> List[SensorState]:
+    def states(self) -> List[SensorState]:
         """Snapshots of every sensor, in creation order."""
         return [entry.state for entry in self._entries.values()]
 

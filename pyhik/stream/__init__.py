@@ -4,7 +4,8 @@ Job: ``watcher.AlertWatcher`` is the per-device thread (open the stream, read, f
 framer, apply alerts to the sensor book, run its deadlines, dispatch changes, reconnect);
 ``recovery`` says when a silent stream is dead and how long to wait before the next try;
 ``device.HikDevice`` puts one device's ISAPI client, sensor book and watcher together.
-The other modules are the thread's helpers (its HTTP transport, its timers).
+``listeners`` holds the callback lists the thread calls; ``transport`` is its HTTP
+transport (the socket ``stop()`` can shut down in any phase).
 
 Rules:
 - The only package that starts threads or reads the clock on the client side; every wait
@@ -14,6 +15,6 @@ Rules:
   (``pyhik.sensors``, ``pyhik.hikvision``) or of ``pyhik.cli``.
 """
 
-from .device import HikDevice
+from .device import DeviceProfile, HikDevice
 
-__all__ = ["HikDevice"]
+__all__ = ["HikDevice", "DeviceProfile"]

@@ -1,33 +1,70 @@
 """One camera or NVR: its ISAPI client, its sensor book and its stream watcher, together.
 
 ``HikDevice`` is the library's own face of a device; the drop-in ``HikCamera`` and the
-Home Assistant style ``pyhik.sensors.entities`` are built on it.
+Home Assistant style ``pyhik.sensors.entities`` are built on it, top-down: each calls
+``connect()`` once, gets a :class:`DeviceProfile` (identity and the announced sensors) and
+builds its sensors from it; listeners are added on ``device.watcher``, which calls them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from pyhik.errors import PermissionDeniedError
 from pyhik.isapi.client import DeviceInfo, IsapiClient, Trigger
 from pyhik.isapi.http import Verify
+from pyhik.isapi.models import is_recorder
 from pyhik.state.book import STALE_S, VIDEO_LOSS, Change, SensorBook, SensorKey, SensorState
 
 from .recovery import AUTH_RETRY_S, Backoff, Watchdog
-from .watcher import AlertWatcher, ChangeListener, ConnectionListener, local_now
+from .watcher import AlertWatcher, local_now
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """What a face needs of a device, read in one go by :meth:`HikDevice.connect`: who it
+    is, whether it is a recorder, and the sensors its trigger list announces."""
+
+    name: str
+    """deviceName, else the host."""
+    device_id: str
+    """A stable id: deviceID, else serial number, else MAC, else host:port."""
+    is_nvr: bool
+    """deviceInfo says recorder, or a trigger is on a channel above 1."""
+    sensor_states: Tuple[SensorState, ...] = ()
+    """The device's sensors right after the read: one per announced (event type, channel
+    or IO port), in trigger order (after any added before)."""
+    info: Optional[DeviceInfo] = None
+    """deviceInfo as read; None before the device was read."""
+
+    @property
+    def kind(self) -> str:
+        return "NVR" if self.is_nvr else "CAM"
+
+    @classmethod
+    def of(cls, host: str, port: int, info: Optional[DeviceInfo] = None,
+           triggers: Sequence[Trigger] = (),
+           sensor_states: Tuple[SensorState, ...] = ()) -> "DeviceProfile":
+        ids = (info.device_id, info.serial, info.mac) if info else ()
+        return cls(name=info.name if info and info.name else host,
+                   device_id=next((i for i in ids if i and i.strip()), f"{host}:{port}"),
+                   is_nvr=is_recorder(info, triggers),
+                   sensor_states=sensor_states, info=info)
 
 
 class HikDevice:
     """A Hikvision device whose alert stream drives a set of on/off sensors.
 
     ``connect()`` reads deviceInfo and the trigger list (blocking, raises the typed errors
-    of :mod:`pyhik.errors`) and creates one sensor per (event type, channel or IO port)
-    that notifies the surveillance center. ``start()`` opens the stream on a thread of
+    of :mod:`pyhik.errors`), creates one sensor per (event type, channel or IO port) that
+    notifies the surveillance center, and returns all a face needs as a
+    :class:`DeviceProfile`. ``start()`` opens the stream on a thread of
     its own, where every listener of the device runs; ``stop()`` closes it within a
     second (see :meth:`AlertWatcher.stop`).
     """
@@ -53,59 +90,41 @@ class HikDevice:
                                     backoff=backoff, watchdog=watchdog,
                                     auth_retry_s=auth_retry_s, clock=clock, wall=wall)
         self._wall = wall
-        self.info: Optional[DeviceInfo] = None
-        self.triggers: List[Trigger] = []
+        self.profile = DeviceProfile.of(self.client.host, self.client.port)
+        """What the last :meth:`connect` read (until then: the address only)."""
 
     # -- discovery ----------------------------------------------------------------------
-    def connect(self) -> "HikDevice":
-        """Read deviceInfo and triggers, and create the sensors they announce."""
-        self.info = self.client.device_info()
+    def connect(self) -> DeviceProfile:
+        """Read deviceInfo and triggers, create the sensors they announce, and return all
+        of that as one :class:`DeviceProfile` (also kept as :attr:`profile`)."""
+        host = self.client.host
+        info = self.client.device_info()
         try:
-            self.triggers = self.client.triggers(self.notification_methods)
+            # A recorder by deviceInfo is one; else the client judges by the channels.
+            triggers = self.client.triggers(self.notification_methods,
+                                            is_nvr=True if info.is_nvr else None)
         except PermissionDeniedError as err:  # common for operator accounts
             _LOGGER.warning("%s: cannot read the event triggers (%s); sensors will be "
-                            "created from the alerts as they come", self.client.host, err)
-            self.triggers = []
+                            "created from the alerts as they come", host, err)
+            triggers = []
         wall = self._wall()
         with self.watcher.state_lock:
-            for trigger in self.triggers:
+            for trigger in triggers:
                 if trigger.event.lower() == VIDEO_LOSS and not self.book.track_video_loss:
                     continue  # videoloss doubles as the heartbeat; a sensor only on request
                 self.book.add(trigger.event, sensor_channel_of(trigger), wall=wall)
-        _LOGGER.debug("%s: %s %s with %d sensors", self.client.host, self.kind, self.name,
-                      len(self.book))
-        return self
-
-    @property
-    def name(self) -> str:
-        return self.info.name if self.info and self.info.name else self.client.host
-
-    @property
-    def device_id(self) -> str:
-        """A stable id: deviceID, else serial number, else MAC, else host:port."""
-        info = self.info
-        for candidate in ((info.device_id, info.serial, info.mac) if info else ()):
-            if candidate and candidate.strip():
-                return candidate
-        return f"{self.client.host}:{self.client.port}"
-
-    @property
-    def is_nvr(self) -> bool:
-        if self.info is not None and self.info.is_nvr:
-            return True
-        return any((t.channel or 0) > 1 for t in self.triggers)
-
-    @property
-    def kind(self) -> str:
-        return "NVR" if self.is_nvr else "CAM"
+            states = tuple(self.book.states())
+        profile = self.profile = DeviceProfile.of(host, self.client.port, info, triggers, states)
+        _LOGGER.debug("%s: %s %s with %d sensors", host, profile.kind, profile.name, len(states))
+        return profile
 
     # -- sensors ------------------------------------------------------------------------
-    def sensors(self) -> List[SensorState]:
+    def sensor_states(self) -> List[SensorState]:
         """Snapshots of every sensor (safe from any thread)."""
         with self.watcher.state_lock:
-            return self.book.sensors()
+            return self.book.states()
 
-    def sensor(self, key: SensorKey) -> Optional[SensorState]:
+    def sensor_state(self, key: SensorKey) -> Optional[SensorState]:
         with self.watcher.state_lock:
             return self.book.get(key)
 
@@ -113,24 +132,18 @@ class HikDevice:
         with self.watcher.state_lock:
             return self.book.add(event, channel, hold_s=hold_s, wall=self._wall())
 
-    def set_hold(self, key: SensorKey, hold_s: float) -> None:
+    def configure_sensors(self, *, ignored: Iterable[SensorKey] = (),
+                          holds: Optional[Mapping[SensorKey, float]] = None) -> None:
+        """Drop the ``ignored`` sensors (alerts do not bring them back) and set the hold of
+        others (``holds``: seconds on after the event ends; for a sensor not created yet it
+        applies when an alert creates it), in one step."""
         with self.watcher.state_lock:
-            self.book.set_hold(key, hold_s)
+            for key in ignored:
+                self.book.ignore(key.code, key.channel)
+            for key, hold_s in (holds or {}).items():
+                self.book.set_hold(key, hold_s)
 
-    def ignore(self, key: SensorKey) -> None:
-        with self.watcher.state_lock:
-            self.book.ignore(key.code, key.channel)
-
-    # -- stream -------------------------------------------------------------------------
-    def add_listener(self, listener: ChangeListener) -> None:
-        self.watcher.add_listener(listener)
-
-    def remove_listener(self, listener: ChangeListener) -> None:
-        self.watcher.remove_listener(listener)
-
-    def add_connection_listener(self, listener: ConnectionListener) -> None:
-        self.watcher.add_connection_listener(listener)
-
+    # -- stream (listeners: on the watcher, which calls them) --------------------------
     @property
     def connected(self) -> bool:
         """True while the alert stream is open."""
@@ -157,4 +170,4 @@ def sensor_channel_of(trigger: Trigger) -> int:
     return trigger.channel or 1
 
 
-__all__ = ["HikDevice", "Change", "SensorKey", "SensorState", "sensor_channel_of"]
+__all__ = ["HikDevice", "DeviceProfile", "Change", "SensorKey", "SensorState", "sensor_channel_of"]

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import Any, Callable, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Optional, Tuple
 
 from pyhik.errors import AuthenticationError, DeviceError, PermissionDeniedError
 from pyhik.isapi.client import PATH_ALERT_STREAM
@@ -30,6 +30,7 @@ from pyhik.protocol.templates import AlertParser
 from pyhik.state.book import Change, SensorBook
 
 from . import transport
+from .listeners import Listeners
 from .recovery import AUTH_RETRY_S, Backoff, Watchdog
 
 _LOGGER = logging.getLogger(__name__)
@@ -134,10 +135,9 @@ class AlertWatcher:
         self._clock = clock
         self._wall = wall
         self._auth_retry_s = auth_retry_s
-        self._change_listeners: List[ChangeListener] = []
-        self._connection_listeners: List[ConnectionListener] = []
-        self._alert_listeners: List[AlertListener] = []
-        self._listeners_lock = threading.Lock()
+        self._change_listeners: Listeners[Change] = Listeners()
+        self._connection_listeners: Listeners[bool] = Listeners()
+        self._alert_listeners: Listeners[Alert] = Listeners()
         self._run: Optional[_Run] = None
         self._connected = False
         self._failures = 0
@@ -148,22 +148,22 @@ class AlertWatcher:
             client.session, [base + path, base + path[len("/ISAPI"):]])
 
     # -- listeners -----------------------------------------------------------------------
-    def add_listener(self, listener: ChangeListener) -> None:
-        with self._listeners_lock:
-            self._change_listeners = self._change_listeners + [listener]
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Called with every :class:`~pyhik.state.book.Change` of the book, in order."""
+        self._change_listeners.add(listener)
 
-    def remove_listener(self, listener: ChangeListener) -> None:
-        with self._listeners_lock:
-            self._change_listeners = [x for x in self._change_listeners if x is not listener]
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        self._change_listeners.remove(listener)
 
     def add_connection_listener(self, listener: ConnectionListener) -> None:
-        with self._listeners_lock:
-            self._connection_listeners = self._connection_listeners + [listener]
+        self._connection_listeners.add(listener)
 
     def add_alert_listener(self, listener: AlertListener) -> None:
         """Called with every parsed alert (heartbeats included), before it is applied."""
-        with self._listeners_lock:
-            self._alert_listeners = self._alert_listeners + [listener]
+        self._alert_listeners.add(listener)
+
+    def remove_alert_listener(self, listener: AlertListener) -> None:
+        self._alert_listeners.remove(listener)
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
