@@ -209,3 +209,9 @@ def test_broker_tls(tmp_path, emulators):
         one_line_error(run_bridge(cfg, url, "--connect-timeout", "3"), "tls")
     finally:
         server.stop()
+
+
+def test_a_password_with_a_slash_is_not_echoed(tmp_path):
+    result = run_bridge(write_config(tmp_path / "c.yaml"), "mqtt://bob:hunter2/x@127.0.0.1")
+    one_line_error(result, "percent-encoded")
+    assert "hunter2" not in result.stderr and "x@" not in result.stderr
