@@ -424,3 +424,18 @@ def test_a_broker_refusing_later_is_retried_until_it_accepts(tmp_path, emulators
         assert snap == b"online"
     finally:
         server.stop()
+
+
+def test_a_device_without_a_stable_id_is_refused_and_the_others_run(broker, subscriber,
+                                                                    emulators, bridges, caplog):
+    caplog.set_level(logging.ERROR, logger="pyhik.mqtt")
+    anonymous = camera(emulators, "Nameless", device_id="", serial="", mac="")
+    good = camera(emulators)
+    bridge = bridges(broker.port, [config(anonymous, {}), config(good, {})])
+    wait_online(subscriber, node_of(good))
+    assert wait_for(lambda: [r for r in caplog.records if "no stable id" in r.getMessage()])
+    assert bridge.ready_nodes() == [node_of(good)]
+    subscriber.publish("test/marker", "1")
+    assert subscriber.wait(lambda: subscriber.last("test/marker") is not None)
+    assert not any("127_0_0_1" in m.topic for m in subscriber.messages)
+    assert len([r for r in caplog.records if "no stable id" in r.getMessage()]) == 1

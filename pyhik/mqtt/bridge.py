@@ -46,6 +46,13 @@ LEARN_TIMEOUT_S = 5.0
 """How long to wait for the retained discovery of a previous run before publishing anyway."""
 
 
+def has_stable_id(hub: DeviceSensors) -> bool:
+    """The device's id is its deviceID, serial or MAC (never the host:port fallback)."""
+    info = hub.device.info
+    return info is not None and any((value or "").strip()
+                                    for value in (info.device_id, info.serial, info.mac))
+
+
 class _Device:
     """One configured device and what the bridge knows of it."""
 
@@ -165,6 +172,11 @@ class Bridge:
             return
         if logged:
             _LOGGER.warning("%s: set up after all", dev.hub.name)
+        if not has_stable_id(dev.hub):
+            _LOGGER.error("%s (%s): the device reports no deviceID, serial number or MAC "
+                          "address, so it has no stable id to name its topics: not bridged",
+                          dev.hub.name, dev.config.host)
+            return
         dev.hub.add_listener(lambda change: self._on_change(dev, change))
         dev.hub.add_connection_listener(lambda up: self._on_stream(dev, up))
         with self._lock:
