@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import subprocess
+import time
 from typing import Any, Dict, List
 
 import pytest
@@ -439,3 +440,33 @@ def test_a_device_without_a_stable_id_is_refused_and_the_others_run(broker, subs
     assert subscriber.wait(lambda: subscriber.last("test/marker") is not None)
     assert not any("127_0_0_1" in m.topic for m in subscriber.messages)
     assert len([r for r in caplog.records if "no stable id" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("broker_acks", ["late", "never"])
+def test_stopping_behind_a_big_republish_ends_offline(broker, subscriber, emulators,
+                                                      broker_acks):
+    """The offline messages go ahead of a re-publish still queued; unconfirmed, the
+    connection is dropped without DISCONNECT so the broker sends the Last Will."""
+    relay = Outage(broker.port, delay_s=0.3)
+    rec = nvr(emulators, channels=4)
+    bridge = make_bridge(relay.port, [config(rec, {})]).start(10)
+    node = node_of(rec)
+    try:
+        wait_online(subscriber, node)
+        assert subscriber.wait_last(T_BRIDGE, "online")
+        with bridge._lock:
+            if broker_acks == "never":
+                relay.hold()
+            for _ in range(15):  # a big re-publish in flight (Home Assistant births)
+                bridge._publish_all()
+        started = time.monotonic()
+        bridge.stop()
+        assert time.monotonic() - started < 2.0
+        done = lambda: (subscriber.last_text(T_BRIDGE) == "offline"  # noqa: E731
+                        and subscriber.last_text(f"pyhik/{node}/availability") == "offline")
+        assert subscriber.wait(done)
+        snap = retained_snapshot(broker.port, ["pyhik/#"])
+        assert snap[T_BRIDGE] == b"offline" and snap[f"pyhik/{node}/availability"] == b"offline"
+    finally:
+        relay.release()
+        relay.down()

@@ -121,7 +121,7 @@ class Bridge:
             dev.thread.start()
         return self
 
-    def stop(self, timeout_s: float = 1.0) -> None:
+    def stop(self, timeout_s: float = 1.2) -> None:
         """Publish ``offline`` for every device and the bridge, disconnect, stop watching."""
         with self._lock:
             self._closing = True

@@ -10,13 +10,14 @@ logged and the network loop goes on.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Optional, Protocol, Sequence, Tuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MessageState, MQTTErrorCode
 
 from pyhik.stream.recovery import Backoff
 
@@ -75,7 +76,6 @@ class Session:
         self.keepalive_s = keepalive_s
         self.max_inflight = max_inflight
         self._backoff = backoff or default_backoff()
-        self._lock = threading.Lock()
         self._client: Optional[mqtt.Client] = None
         self._connected = False
         self._connected_at = 0.0
@@ -118,23 +118,37 @@ class Session:
     def connected(self) -> bool:
         return self._connected
 
-    def stop(self, last_words: Sequence[Tuple[str, str]] = (), timeout_s: float = 1.0) -> None:
-        """Publish ``last_words`` (retained) if connected and wait up to ``timeout_s`` for
-        the broker to take them, then disconnect cleanly (no Last Will) and end."""
+    def stop(self, last_words: Sequence[Tuple[str, str]] = (), timeout_s: float = 1.2) -> None:
+        """Publish ``last_words`` (retained) ahead of anything still queued and wait up to
+        ``timeout_s`` for the broker to acknowledge them; then disconnect cleanly, or, when
+        they were not all acknowledged, close the socket without a DISCONNECT so that the
+        broker publishes the Last Will. Ends the connection thread."""
         deadline = time.monotonic() + timeout_s
         self._stopping = True
         client = self._client
         if client is not None and self._connected:
+            # What is still queued is an older view, obsolete once offline is due: it must
+            # not hold the last words back behind it.
+            dropped = _make_way(client)
+            if dropped:
+                _LOGGER.debug("stopping: %d queued messages dropped", dropped)
             mids = [m for m in (self.publish(t, p) for t, p in last_words) if m is not None]
             with self._acked:
-                self._acked.wait_for(lambda: all(self._waiting.get(m) for m in mids),
-                                     max(0.0, deadline - time.monotonic()))
-            client.disconnect()
-            self._ended.wait(max(0.05, deadline - time.monotonic()))
+                confirmed = self._acked.wait_for(
+                    lambda: all(self._waiting.get(m) for m in mids),
+                    max(0.0, deadline - time.monotonic()))
+            if confirmed and len(mids) == len(last_words):
+                client.disconnect()
+            else:
+                _LOGGER.warning("the broker did not confirm the offline messages in time: "
+                                "closing without a clean disconnect, so that it publishes "
+                                "the Last Will")
+                _abort(client)
+            self._ended.wait(max(0.05, deadline + 0.3 - time.monotonic()))
         self._stop.set()
         self._ended.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(max(0.05, deadline - time.monotonic()))
+            self._thread.join(max(0.05, deadline + 0.3 - time.monotonic()))
 
     # -- publishing ------------------------------------------------------------------------
     def publish(self, topic: str, payload: str, retain: bool = True) -> Optional[int]:
@@ -276,6 +290,35 @@ class Session:
                       _properties: Any) -> None:
         if client is self._client:
             self.handler.on_subscribed(mid)
+
+
+def _make_way(client: mqtt.Client) -> int:
+    """Forget the messages paho holds back (past the in-flight window, never sent) and
+    lift the window, so that what is published next goes out at once.
+
+    paho has no public call for it; without these attributes nothing changes."""
+    mutex = getattr(client, "_out_message_mutex", None)
+    messages = getattr(client, "_out_messages", None)
+    if mutex is None or messages is None or not hasattr(client, "_max_inflight_messages"):
+        return 0
+    with mutex:
+        queued = [mid for mid, m in messages.items()
+                  if getattr(m, "state", None) == MessageState.MQTT_MS_QUEUED]
+        for mid in queued:
+            del messages[mid]
+        client._max_inflight_messages = 0  # no limit
+    return len(queued)
+
+
+def _abort(client: mqtt.Client) -> None:
+    """Close the connection without a DISCONNECT: the broker then sends the Last Will."""
+    sock = client.socket()
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _describe(err: BaseException) -> str:
