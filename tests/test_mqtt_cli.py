@@ -215,3 +215,23 @@ def test_a_password_with_a_slash_is_not_echoed(tmp_path):
     result = run_bridge(write_config(tmp_path / "c.yaml"), "mqtt://bob:hunter2/x@127.0.0.1")
     one_line_error(result, "percent-encoded")
     assert "hunter2" not in result.stderr and "x@" not in result.stderr
+
+
+def test_a_silent_broker_at_start_is_given_up_in_time(emulators, tmp_path):
+    """A listener that accepts and never answers: the whole give-up (stop included) fits
+    in --connect-timeout plus a margin, so the default keeps the promised 15 s."""
+    import socket
+
+    from pyhik.cli.mqtt import CONNECT_TIMEOUT_S
+
+    assert CONNECT_TIMEOUT_S + 1.5 <= 15.0
+    cfg = write_config(tmp_path / "c.yaml", camera(emulators))
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel accepts; nothing ever answers
+        started = time.monotonic()
+        result = run_bridge(cfg, f"mqtt://127.0.0.1:{silent.getsockname()[1]}",
+                            "--connect-timeout", "2")
+        took = time.monotonic() - started
+    one_line_error(result, "cannot reach the broker")
+    assert took < 2 + 1.5, took

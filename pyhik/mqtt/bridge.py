@@ -41,7 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 
 BIRTH_DELAY_S = (1.0, 5.0)
 """Random wait before re-publishing for a Home Assistant birth (spreads many bridges)."""
-START_TIMEOUT_S = 15.0
+START_TIMEOUT_S = 12.0
+"""Give up connecting at start after this long: the error comes within 15 s."""
 LEARN_TIMEOUT_S = 5.0
 """How long to wait for the retained discovery of a previous run before publishing anyway."""
 

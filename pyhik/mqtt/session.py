@@ -80,6 +80,8 @@ class Session:
         self._connected = False
         self._connected_at = 0.0
         self._ended = threading.Event()
+        self._answered = threading.Event()
+        """The current client's CONNECT was answered (or its connection ended)."""
         self._stop = threading.Event()
         self._stopping = False
         self._thread: Optional[threading.Thread] = None
@@ -145,7 +147,10 @@ class Session:
                                 "the Last Will")
                 _abort(client)
             self._ended.wait(max(0.05, deadline + 0.3 - time.monotonic()))
+        elif client is not None:
+            _abort(client)  # still connecting: do not wait for paho's select to time out
         self._stop.set()
+        self._answered.set()
         self._ended.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(max(0.05, deadline + 0.3 - time.monotonic()))
@@ -200,6 +205,7 @@ class Session:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._ended.clear()
+            self._answered.clear()
             client = self._new_client()
             self._client = client
             try:
@@ -211,6 +217,11 @@ class Session:
                 self._failed(_describe(err))
             else:
                 client.loop_start()
+                if not self._answered.wait(CONNECT_TIMEOUT_S) and not self._stop.is_set():
+                    # paho would wait a whole keepalive for a CONNACK that never comes
+                    self._failed(f"no answer to CONNECT within {CONNECT_TIMEOUT_S:g} s")
+                    _abort(client)
+                    self._ended.set()
                 self._ended.wait()
                 client.loop_stop()
             self._client = None
@@ -234,6 +245,7 @@ class Session:
                     _properties: Any) -> None:
         if client is not self._client:
             return
+        self._answered.set()
         if reason.is_failure:
             text = f"the broker {self.broker.display} refused the connection: {reason}"
             self._failed(text, fatal=any(w in str(reason).lower() for w in _REFUSED_FOR_GOOD))
@@ -258,6 +270,7 @@ class Session:
         if client is not self._client:
             return
         was_connected, self._connected = self._connected, False
+        self._answered.set()
         self._ended.set()
         if not was_connected:
             return
