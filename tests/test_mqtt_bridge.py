@@ -470,3 +470,36 @@ def test_stopping_behind_a_big_republish_ends_offline(broker, subscriber, emulat
     finally:
         relay.release()
         relay.down()
+
+
+def test_a_change_while_reconnecting_does_not_overtake_the_backlog(broker, subscriber,
+                                                                  emulators):
+    """A change that comes after the session connected but before the bridge reset its
+    backlog (the lock held here keeps that window open) waits for the older events."""
+    relay = Outage(broker.port)
+    rec = nvr(emulators)
+    no_release = lambda: {**device_options(), "stale_s": 60.0}  # noqa: E731
+    bridge = make_bridge(relay.port, [config(rec, {})], device_options=no_release).start(10)
+    node, events = node_of(rec), f"pyhik/{node_of(rec)}/events"
+    captured: List[Any] = []
+    try:
+        wait_online(subscriber, node)
+        bridge.devices[0].add_listener(captured.append)
+        relay.down()
+        assert wait_for(lambda: not bridge.session.connected)
+        for state in ("active", "inactive", "active"):
+            rec.push("VMD", state, 2)
+        assert wait_for(lambda: len(captured) == 3 and len(bridge._outbox) == 3)
+        with bridge._outbox_lock:  # as if sent on the lost connection, never acknowledged
+            for n, entry in enumerate(bridge._outbox.unsent()):
+                bridge._outbox.mark_sent(entry, 60000 + n)
+        with bridge._lock:
+            relay.up()
+            assert wait_for(lambda: bridge.session.connected)
+            bridge._on_change(bridge._devices[0], captured[-1])  # seq 4, in the window
+        assert subscriber.wait(lambda: 4 in [m.json()["seq"] for m in subscriber.on(events)])
+        seqs = [m.json()["seq"] for m in subscriber.on(events)]
+        assert seqs == [1, 2, 3, 4], seqs
+    finally:
+        relay.down()
+        bridge.stop()

@@ -96,6 +96,9 @@ class Bridge:
         self._removed_done = False
         self._birth_timer: Optional[threading.Timer] = None
         self._closing = False
+        self._online = False
+        """Connected and the backlog reset: changes may go out (set in on_connected)."""
+        self._connection = 0
         self._stopped = threading.Event()
         self.learn_timeout_s = LEARN_TIMEOUT_S
         self.republished = 0
@@ -190,7 +193,7 @@ class Bridge:
                               twin.config.host, dev.config.host, view.node)
                 return
             dev.node, dev.keys, dev.ready = view.node, {s.key for s in view.sensors}, True
-            if self.session.connected and self._learned:
+            if self._online and self._learned:
                 self._publish_device(dev, view)
                 self._publish(self.topics.bridge_info, self._info())
                 self._cleanup_removed_devices()
@@ -208,7 +211,7 @@ class Bridge:
                 _LOGGER.warning("events backlog full: the %d oldest events were dropped", lost)
             new = view.key not in dev.keys
             dev.keys.add(view.key)
-            if not self.session.connected:
+            if not self._online:
                 return  # the whole view goes out again on the next connect
             if new and self._learned:
                 self._publish_many(device_messages(self.topics, device_view(dev.hub),
@@ -293,6 +296,9 @@ class Bridge:
                 while self._acks:  # the last connection's, not yet taken in
                     self._outbox.acknowledged(self._acks.popleft())
                 self._outbox.new_connection()
+            # Only now may changes go out: before, a new event would overtake the backlog.
+            self._online = True
+            self._connection += 1
             self.session.subscribe([self.topics.ha_status])
             if self._closing:
                 return
@@ -303,13 +309,15 @@ class Bridge:
             self._learn_mid = self.session.subscribe(
                 [self.topics.device_config_filter, self.topics.entity_config_filter,
                  self.topics.bridge_info])
-            timer = threading.Timer(self.learn_timeout_s, self._learning_overdue)
+            timer = threading.Timer(self.learn_timeout_s, self._learning_overdue,
+                                    args=(self._connection,))
             timer.daemon = True
             timer.start()
 
-    def _learning_overdue(self) -> None:
+    def _learning_overdue(self, connection: int) -> None:
         with self._lock:
-            if not self._learned and self.session.connected and not self._closing:
+            if (not self._learned and self._online and not self._closing
+                    and connection == self._connection):  # not an earlier connection's timer
                 _LOGGER.warning("could not read back the retained discovery (no answer in "
                                 "%g s; a broker ACL?): sensors removed since the last run stay "
                                 "in Home Assistant", self.learn_timeout_s)
@@ -317,6 +325,7 @@ class Bridge:
 
     def on_disconnected(self) -> None:
         with self._lock:
+            self._online = False
             self._learn_mid = None
 
     def on_subscribed(self, mid: int) -> None:
@@ -367,7 +376,7 @@ class Bridge:
     def _birth_republish(self) -> None:
         with self._lock:
             self._birth_timer = None
-            if not self._closing and self.session.connected and self._learned:
+            if not self._closing and self._online and self._learned:
                 self._publish_all()
 
 
