@@ -446,6 +446,7 @@ def make_bridge(port: int, configs: List[Any], bridge_id: str = "test", **kw: An
     topics = Topics(bridge_id, kw.pop("base", "pyhik"), kw.pop("prefix", "homeassistant"))
     kw.setdefault("device_options", device_options)
     kw.setdefault("backoff", Backoff(0.05, 0.3, jitter=0.2))
+    kw.setdefault("takeover_backoff", Backoff(0.1, 0.3, jitter=0.2))
     kw.setdefault("setup_backoff", lambda: Backoff(0.05, 0.2))
     kw.setdefault("birth_delay_s", (0.05, 0.1))
     return Bridge(configs, Broker("127.0.0.1", port), topics, **kw)

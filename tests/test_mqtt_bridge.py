@@ -30,6 +30,7 @@ from mqttkit import (  # noqa: F401 (fixtures)
 )
 
 from pyhik.mqtt.payloads import attributes_payload, device_view, state_payload
+from pyhik.mqtt.session import RAPID_CLOSES
 from pyhik.mqtt.topics import device_topic_id
 
 T_BRIDGE = "pyhik/bridge/test/availability"
@@ -297,13 +298,25 @@ def test_a_raising_callback_does_not_stop_the_network_loop(broker, subscriber, e
     assert bridge.session.connected
 
 
-def test_same_bridge_id_twice_is_logged(broker, emulators, bridges, caplog):
-    caplog.set_level(logging.ERROR, logger="pyhik.mqtt")
+def test_same_bridge_id_twice_is_logged_once_and_backs_off(broker, emulators, bridges,
+                                                           caplog):
+    caplog.set_level(logging.DEBUG, logger="pyhik.mqtt")
     cam = camera(emulators)
-    bridges(broker.port, [config(cam, {})], bridge_id="twin")
-    bridges(broker.port, [], bridge_id="twin")
-    assert wait_for(lambda: any("same client id" in r.getMessage() for r in caplog.records),
-                    timeout=15)
+    one = bridges(broker.port, [config(cam, {})], bridge_id="twin")
+    two = bridges(broker.port, [], bridge_id="twin")
+    # the marker: many takeovers seen by both (the quick takeover backoff of the tests)
+    assert wait_for(lambda: one.session.takeovers >= 6 and two.session.takeovers >= 6,
+                    timeout=20)
+    mine = [r for r in caplog.records if r.name.startswith("pyhik.mqtt")]
+    loud = [r.getMessage() for r in mine if r.levelno >= logging.INFO]
+    twins = [m for m in loud if "same client id 'pyhik-twin'" in m]
+    assert len(twins) == 2, loud  # one per bridge, the next a minute later
+    assert "3 times" in twins[0]
+    # the first close looks like any loss; from the second on, no lost / back lines
+    assert len([m for m in loud if "unreachable" in m or "is back" in m]) <= 4, loud
+    assert len(loud) <= 10, loud  # connected, Home Assistant set-up lines: no flood
+    # every connect re-publishes: only as often as the backoff lets them reconnect
+    assert one.republished <= one.session.takeovers + RAPID_CLOSES + 1
 
 
 @pytest.mark.parametrize("mode", ["device", "entity"])

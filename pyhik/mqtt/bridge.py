@@ -74,7 +74,7 @@ class Bridge:
     def __init__(self, configs: Sequence[DeviceConfig], broker: Broker, topics: Topics, *,
                  discovery: str = "device", tls_ca: Optional[str] = None,
                  device_options: Optional[Callable[[], Mapping[str, Any]]] = None,
-                 backoff: Optional[Backoff] = None,
+                 backoff: Optional[Backoff] = None, takeover_backoff: Optional[Backoff] = None,
                  setup_backoff: Optional[Callable[[], Backoff]] = None,
                  birth_delay_s: Tuple[float, float] = BIRTH_DELAY_S,
                  events_capacity: int = MIN_CAPACITY,
@@ -104,7 +104,7 @@ class Bridge:
         self.republished = 0
         """How many times the whole view was published (connects and births)."""
         self.session = Session(broker, topics.client_id, (topics.bridge_availability, OFFLINE),
-                               self, tls_ca=tls_ca, backoff=backoff)
+                               self, tls_ca=tls_ca, backoff=backoff, takeover=takeover_backoff)
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self, timeout_s: float = START_TIMEOUT_S,

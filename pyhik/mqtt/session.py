@@ -32,8 +32,11 @@ MAX_INFLIGHT = 20
 """Unacknowledged QoS 1 messages on the wire; more wait in paho's queue (pacing)."""
 RAPID_CLOSE_S = 5.0
 RAPID_CLOSES = 3
-"""Connections closed by the broker this soon, this many times in a row: another client
-with the same id (each kicks the other off)."""
+"""Connections closed by the broker this soon, this many times in a row, each reconnect
+accepted at once: another client with the same id (each kicks the other off)."""
+TAKEOVER_HOLD_S = 90.0
+"""While taken over, a connection that holds this long means the other client is gone."""
+TAKEOVER_LOG_EVERY_S = 60.0
 _REFUSED_FOR_GOOD = ("bad user name or password", "not authorized", "client identifier",
                      "banned", "bad authentication")
 
@@ -41,6 +44,12 @@ _REFUSED_FOR_GOOD = ("bad user name or password", "not authorized", "client iden
 def default_backoff() -> Backoff:
     """First retry within 1 s, capped at 8 s so a returning broker is served quickly."""
     return Backoff(0.5, 8.0, jitter=0.5)
+
+
+def takeover_backoff() -> Backoff:
+    """Between takeovers by a client with the same id: slower, capped at 30 s (each
+    connect re-publishes the whole view)."""
+    return Backoff(1.0, 30.0, jitter=0.5)
 
 
 class Handler(Protocol):
@@ -67,7 +76,8 @@ class Session:
 
     def __init__(self, broker: Broker, client_id: str, will: Tuple[str, str], handler: Handler,
                  *, tls_ca: Optional[str] = None, backoff: Optional[Backoff] = None,
-                 keepalive_s: int = KEEPALIVE_S, max_inflight: int = MAX_INFLIGHT) -> None:
+                 takeover: Optional[Backoff] = None, keepalive_s: int = KEEPALIVE_S,
+                 max_inflight: int = MAX_INFLIGHT) -> None:
         self.broker = broker
         self.client_id = client_id
         self.will = will
@@ -91,6 +101,12 @@ class Session:
         self.last_error: Optional[str] = None
         self._lost_logged = False
         self._rapid = 0
+        self._taken_over = False
+        self._takeover_backoff = takeover or takeover_backoff()
+        self._takeover_logged_at: Optional[float] = None
+        self.takeovers = 0
+        """Connections closed by the broker while another client seems to use our id."""
+        self._takeovers_unlogged = 0
         self._acked = threading.Condition()
         self._waiting: Dict[int, bool] = {}
 
@@ -228,13 +244,20 @@ class Session:
             self._connected = False
             if self._stop.is_set() or self._stopping or (self._fatal and not self._ever_connected):
                 break
-            self._stop.wait(self._backoff.next_delay())
+            backoff = self._takeover_backoff if self._taken_over else self._backoff
+            self._stop.wait(backoff.next_delay())
 
     def _failed(self, text: str, fatal: bool = False) -> None:
+        """A connect attempt failed (the broker is down, not another client's takeover)."""
         self.last_error = text
+        self._rapid, self._taken_over = 0, False
+        self._takeover_backoff.reset()
         if fatal and not self._ever_connected:
             self._fatal = text
             self._first.set()
+        self._log_lost(text)
+
+    def _log_lost(self, text: str) -> None:
         if self._ever_connected and not self._lost_logged:
             self._lost_logged = True
             _LOGGER.warning("MQTT broker %s unreachable (%s); retrying, devices are still "
@@ -277,13 +300,36 @@ class Session:
         self.handler.on_disconnected()
         if self._stopping:
             return
-        lasted = time.monotonic() - self._connected_at
-        self._rapid = self._rapid + 1 if lasted < RAPID_CLOSE_S else 0
-        if self._rapid == RAPID_CLOSES:
-            _LOGGER.error("the broker keeps closing the connection right after connect: is "
-                          "another bridge running with the same client id %r? Give each "
-                          "bridge its own --bridge-id", self.client_id)
-        self._failed(f"connection lost: {reason}")
+        self.last_error = f"connection lost: {reason}"
+        now = time.monotonic()
+        lasted = now - self._connected_at
+        if lasted >= (TAKEOVER_HOLD_S if self._taken_over else RAPID_CLOSE_S):
+            self._rapid, self._taken_over = 0, False
+            self._takeover_backoff.reset()
+        self._rapid += 1
+        if self._rapid == 1:
+            self._log_lost(self.last_error)
+            return
+        # a close right after a connect again: no more lost / back lines
+        _LOGGER.debug("MQTT connection to %s closed after %.1f s (%s)", self.broker.display,
+                      lasted, reason)
+        if self._rapid < RAPID_CLOSES:
+            return
+        # Quiet: one error, then at most one a minute with a count (no lost / back lines).
+        self._taken_over = True
+        self.takeovers += 1
+        self._takeovers_unlogged += 1
+        since = None if self._takeover_logged_at is None else now - self._takeover_logged_at
+        if since is None or since >= TAKEOVER_LOG_EVERY_S:
+            _LOGGER.error("the broker keeps closing the connection right after connect "
+                          "(%d times%s): another client uses the same client id %r. Give "
+                          "each bridge its own --bridge-id; retrying every %g s at most",
+                          self._takeovers_unlogged + RAPID_CLOSES - 1 if since is None
+                          else self._takeovers_unlogged,
+                          "" if since is None else f" in the last {since:.0f} s",
+                          self.client_id, self._takeover_backoff.max_s)
+            self._takeover_logged_at = now
+            self._takeovers_unlogged = 0
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, message: Any) -> None:
         if client is self._client:
