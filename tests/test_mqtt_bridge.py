@@ -516,3 +516,36 @@ def test_a_change_while_reconnecting_does_not_overtake_the_backlog(broker, subsc
     finally:
         relay.down()
         bridge.stop()
+
+
+def test_a_full_events_backlog_drops_the_oldest_and_logs_once(broker, subscriber, emulators,
+                                                              caplog):
+    caplog.set_level(logging.WARNING, logger="pyhik.mqtt")
+    relay = Outage(broker.port)
+    rec = nvr(emulators)
+    no_release = lambda: {**device_options(), "stale_s": 60.0}  # noqa: E731
+    bridge = make_bridge(relay.port, [config(rec, {})], device_options=no_release,
+                         events_capacity=5).start(10)
+    events = f"pyhik/{node_of(rec)}/events"
+    try:
+        wait_online(subscriber, node_of(rec))
+        relay.down()
+        assert wait_for(lambda: not bridge.session.connected)
+        for _ in range(10):
+            rec.push("VMD", "active", 2)
+            rec.push("VMD", "inactive", 2)
+
+        def newest() -> int:
+            with bridge._outbox_lock:
+                return bridge._outbox.unsent()[-1].seq if len(bridge._outbox) == 5 else 0
+        assert wait_for(lambda: newest() == 20)
+        relay.up()
+        assert subscriber.wait(lambda: 20 in [m.json()["seq"] for m in subscriber.on(events)])
+        seqs = [m.json()["seq"] for m in subscriber.on(events)]
+        assert seqs == [16, 17, 18, 19, 20], seqs  # the newest 5, in order
+        lines = [r.getMessage() for r in caplog.records if "backlog" in r.getMessage()]
+        assert len(lines) == 2, lines  # full, then the count: not one line per event
+        assert lines[1].startswith("15 events were dropped")
+    finally:
+        relay.down()
+        bridge.stop()

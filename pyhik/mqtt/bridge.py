@@ -99,6 +99,7 @@ class Bridge:
         self._online = False
         """Connected and the backlog reset: changes may go out (set in on_connected)."""
         self._connection = 0
+        self._lost_events = 0
         self._stopped = threading.Event()
         self.learn_timeout_s = LEARN_TIMEOUT_S
         self.republished = 0
@@ -207,8 +208,10 @@ class Bridge:
             with self._outbox_lock:
                 self._outbox.add(self.topics.events(dev.node), view, change.time)
                 lost = self._outbox.take_lost()
-            if lost:
-                _LOGGER.warning("events backlog full: the %d oldest events were dropped", lost)
+            if lost and not self._lost_events:  # once per outage; the count on reconnect
+                _LOGGER.warning("events backlog full (%d): dropping the oldest until the "
+                                "broker is back", self._outbox.capacity)
+            self._lost_events += lost
             new = view.key not in dev.keys
             dev.keys.add(view.key)
             if not self._online:
@@ -296,6 +299,10 @@ class Bridge:
                 while self._acks:  # the last connection's, not yet taken in
                     self._outbox.acknowledged(self._acks.popleft())
                 self._outbox.new_connection()
+            if self._lost_events:
+                _LOGGER.warning("%d events were dropped while the broker was away (backlog "
+                                "full): their seq numbers are missing", self._lost_events)
+                self._lost_events = 0
             # Only now may changes go out: before, a new event would overtake the backlog.
             self._online = True
             self._connection += 1

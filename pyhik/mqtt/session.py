@@ -372,7 +372,7 @@ def _make_way(client: mqtt.Client) -> int:
 def _abort(client: mqtt.Client) -> None:
     """Close the connection without a DISCONNECT: the broker then sends the Last Will."""
     sock = client.socket()
-    if sock is None:
+    if not isinstance(sock, socket.socket):  # an ssl.SSLSocket is one too
         return
     try:
         sock.shutdown(socket.SHUT_RDWR)
