@@ -150,6 +150,7 @@ class Msg(NamedTuple):
     payload: bytes
     retain: bool
     at: float
+    qos: int = 1
 
     @property
     def text(self) -> str:
@@ -194,7 +195,7 @@ class Subscriber:
     def _on_message(self, _client: Any, _u: Any, msg: Any) -> None:
         with self._cond:
             self.messages.append(Msg(msg.topic, bytes(msg.payload), bool(msg.retain),
-                                     time.monotonic()))
+                                     time.monotonic(), int(msg.qos)))
             self._cond.notify_all()
 
     def wait(self, predicate: Callable[[], Any], timeout: float = WAIT_S) -> Any:
@@ -255,6 +256,21 @@ def retained_snapshot(port: int, filters: Sequence[str] = ("#",), marker: str = 
             raise AssertionError("the snapshot marker never came back")
         with sub._cond:
             return {m.topic: m.payload for m in sub.messages if m.retain}
+    finally:
+        sub.close()
+
+
+def retained_qos(port: int, filters: Sequence[str] = ("#",), marker: str = "test/marker",
+                 timeout: float = WAIT_S) -> Dict[str, int]:
+    """topic -> QoS of every retained message under ``filters`` (as a fresh subscriber at
+    QoS 1 gets it: 0 when it was published or retained at QoS 0)."""
+    sub = Subscriber(port, list(filters) + [marker], name=f"qos-{time.monotonic_ns()}")
+    try:
+        sub.publish(marker, "end")
+        if not sub.wait(lambda: sub.last(marker) is not None, timeout):
+            raise AssertionError("the snapshot marker never came back")
+        with sub._cond:
+            return {m.topic: m.qos for m in sub.messages if m.retain}
     finally:
         sub.close()
 

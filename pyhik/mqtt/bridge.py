@@ -346,7 +346,7 @@ class Bridge:
 
     def on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic == self.topics.ha_status:
-            if payload.strip() == b"online":
+            if payload.strip() == b"online" and not retained:  # a retained one is no news
                 self._on_birth()
             return
         with self._lock:
