@@ -194,11 +194,16 @@ def test_broker_restart_brings_back_the_newest_view(tmp_path, emulators, bridges
         sub.close()
         server.kill()
         assert wait_for(lambda: not bridge.session.connected)
-        # while the broker is away: motion ends (its newest value is OFF), another starts
+        # while the broker is away, each changes twice: the camera's motion ends and
+        # starts again (newest ON), the NVR's starts and ends (newest OFF)
+        cam_motion = bridge.devices[0].sensor("binary_sensor.front_porch_motion")
+        nvr_motion = bridge.devices[1].sensor("binary_sensor.home_motion_2")
         cam.push("VMD", "inactive")
         rec.push("VMD", "active", 2)
-        assert wait_for(lambda: not bridge.devices[0].sensors[0].is_on
-                        and bridge.devices[1].sensor("binary_sensor.home_motion_2").is_on)
+        assert wait_for(lambda: not cam_motion.is_on and nvr_motion.is_on)
+        cam.push("VMD", "active")
+        rec.push("VMD", "inactive", 2)
+        assert wait_for(lambda: cam_motion.is_on and not nvr_motion.is_on)
         server.start()
         assert wait_for(lambda: bridge.session.connected, timeout=10)
 
@@ -212,8 +217,8 @@ def test_broker_restart_brings_back_the_newest_view(tmp_path, emulators, bridges
         # catches a hang on a loaded machine
         snap = wait_for(caught_up, timeout=20, step=0.2)
         assert snap, f"the broker does not hold the bridge's view: {differ[:5]}"
-        assert snap[f"pyhik/{cnode}/motion/state"] == b"OFF"
-        assert snap[f"pyhik/{node_of(rec)}/motion_2/state"] == b"ON"
+        assert snap[f"pyhik/{cnode}/motion/state"] == b"ON"
+        assert snap[f"pyhik/{node_of(rec)}/motion_2/state"] == b"OFF"
         assert snap[T_BRIDGE] == b"online"
         assert snap[f"pyhik/{cnode}/availability"] == b"online"
         assert f"homeassistant/device/{cnode}/config" in snap and "pyhik/bridge/test/info" in snap

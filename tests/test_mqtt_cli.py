@@ -235,3 +235,19 @@ def test_a_silent_broker_at_start_is_given_up_in_time(emulators, tmp_path):
         took = time.monotonic() - started
     one_line_error(result, "cannot reach the broker")
     assert took < 2 + 1.5, took
+
+
+def test_the_broker_url_from_the_environment(broker, subscriber, emulators, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", camera(emulators))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyhik", "mqtt", "--config", str(cfg), "--bridge-id", "env"],
+        cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYHIK_MQTT_BROKER": broker.url})
+    try:
+        assert subscriber.wait_last("pyhik/bridge/env/availability", "online", timeout=15), \
+            proc.stderr.read() if proc.poll() is not None else ""
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert subscriber.wait_last("pyhik/bridge/env/availability", "offline")
+    finally:
+        finish(proc)
