@@ -282,7 +282,6 @@ def test_home_assistant_birth_republishes_once_per_burst(broker, subscriber, emu
         for n in range(5):  # five births within a second
             subscriber.publish("homeassistant/status", "online")
             time.sleep(max(0.0, first + 0.2 * (n + 1) - time.monotonic()))  # pacing
-        assert time.monotonic() - first < 1.2
         assert wait_for(lambda: bridge.republished >= 2)
         assert wait_for(lambda: bridge._birth_timer is None)  # nothing more pending
         assert bridge.republished - 1 <= 2  # the contract: at most two per burst
