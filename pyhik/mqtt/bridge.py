@@ -98,7 +98,7 @@ class Bridge:
         self._closing = False
         self._online = False
         """Connected and the backlog reset: changes may go out (set in on_connected)."""
-        self._connection = 0
+        self._generation = 0
         self._lost_events = 0
         self._stopped = threading.Event()
         self.learn_timeout_s = LEARN_TIMEOUT_S
@@ -305,7 +305,7 @@ class Bridge:
                 self._lost_events = 0
             # Only now may changes go out: before, a new event would overtake the backlog.
             self._online = True
-            self._connection += 1
+            self._generation += 1
             self.session.subscribe([self.topics.ha_status])
             if self._closing:
                 return
@@ -317,14 +317,14 @@ class Bridge:
                 [self.topics.device_config_filter, self.topics.entity_config_filter,
                  self.topics.bridge_info])
             timer = threading.Timer(self.learn_timeout_s, self._learning_overdue,
-                                    args=(self._connection,))
+                                    args=(self._generation,))
             timer.daemon = True
             timer.start()
 
-    def _learning_overdue(self, connection: int) -> None:
+    def _learning_overdue(self, generation: int) -> None:
         with self._lock:
             if (not self._learned and self._online and not self._closing
-                    and connection == self._connection):  # not an earlier connection's timer
+                    and generation == self._generation):  # not an earlier connection's timer
                 _LOGGER.warning("could not read back the retained discovery (no answer in "
                                 "%g s; a broker ACL?): sensors removed since the last run stay "
                                 "in Home Assistant", self.learn_timeout_s)
