@@ -150,6 +150,7 @@ class Msg(NamedTuple):
     payload: bytes
     retain: bool
     at: float
+    qos: int = 1
 
     @property
     def text(self) -> str:
@@ -194,7 +195,7 @@ class Subscriber:
     def _on_message(self, _client: Any, _u: Any, msg: Any) -> None:
         with self._cond:
             self.messages.append(Msg(msg.topic, bytes(msg.payload), bool(msg.retain),
-                                     time.monotonic()))
+                                     time.monotonic(), int(msg.qos)))
             self._cond.notify_all()
 
     def wait(self, predicate: Callable[[], Any], timeout: float = WAIT_S) -> Any:
@@ -259,6 +260,21 @@ def retained_snapshot(port: int, filters: Sequence[str] = ("#",), marker: str = 
         sub.close()
 
 
+def retained_qos(port: int, filters: Sequence[str] = ("#",), marker: str = "test/marker",
+                 timeout: float = WAIT_S) -> Dict[str, int]:
+    """topic -> QoS of every retained message under ``filters`` (as a fresh subscriber at
+    QoS 1 gets it: 0 when it was published or retained at QoS 0)."""
+    sub = Subscriber(port, list(filters) + [marker], name=f"qos-{time.monotonic_ns()}")
+    try:
+        sub.publish(marker, "end")
+        if not sub.wait(lambda: sub.last(marker) is not None, timeout):
+            raise AssertionError("the snapshot marker never came back")
+        with sub._cond:
+            return {m.topic: m.qos for m in sub.messages if m.retain}
+    finally:
+        sub.close()
+
+
 @pytest.fixture(name="broker")
 def broker_fixture(tmp_path: Path):
     """A running Mosquitto of this test's own (stopped at the end)."""
@@ -276,10 +292,15 @@ def subscriber_fixture(broker: Mosquitto):
 
 class Outage:
     """A TCP relay 127.0.0.1:port -> the broker that a test can cut and restore: the
-    bridge behind it loses the broker while the test's subscriber stays connected."""
+    bridge behind it loses the broker while the test's subscriber stays connected.
+    ``delay_s`` holds every broker -> bridge chunk that long (a slow broker: PUBACKs come
+    late); :meth:`hold` stops passing broker -> bridge bytes until :meth:`release`."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, delay_s: float = 0.0) -> None:
         self.target_port = target_port
+        self.delay_s = delay_s
+        self.flowing = threading.Event()
+        self.flowing.set()
         self.port = free_port()
         self._lock = threading.Lock()
         self._conns: List[socket.socket] = []
@@ -329,20 +350,61 @@ class Outage:
                     upstream.close()
                     return
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+            threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=_pump, args=(upstream, client, self.delay_s, self.flowing),
+                             daemon=True).start()
+
+    def hold(self) -> None:
+        """Broker -> bridge bytes wait (no PUBACK reaches the bridge) until release()."""
+        self.flowing.clear()
+
+    def release(self) -> None:
+        self.flowing.set()
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _pump(source: socket.socket, sink: socket.socket, delay_s: float = 0.0,
+          flowing: Optional[threading.Event] = None) -> None:
+    """Copy ``source`` to ``sink``; each chunk is written ``delay_s`` after it was read (a
+    latency, not a throughput limit), and only while ``flowing`` is set."""
+    import queue
+
+    chunks: "queue.Queue[Optional[tuple]]" = queue.Queue()
+
+    def write() -> None:
+        try:
+            while True:
+                item = chunks.get()
+                if item is None:
+                    break
+                at, data = item
+                pause = at + delay_s - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)  # the simulated latency of a slow broker
+                while flowing is not None and not flowing.wait(0.1):
+                    pass
+                sink.sendall(data)
+        except OSError:
+            pass
+        _shut(source, sink)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
     try:
         while True:
             data = source.recv(65536)
             if not data:
                 break
-            sink.sendall(data)
+            chunks.put((time.monotonic(), data))
     except OSError:
         pass
-    for sock in (source, sink):
+    chunks.put(None)
+    if flowing is None or flowing.is_set():
+        writer.join(delay_s + 1.0)
+    _shut(source, sink)
+
+
+def _shut(*socks: socket.socket) -> None:
+    for sock in socks:
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -400,6 +462,7 @@ def make_bridge(port: int, configs: List[Any], bridge_id: str = "test", **kw: An
     topics = Topics(bridge_id, kw.pop("base", "pyhik"), kw.pop("prefix", "homeassistant"))
     kw.setdefault("device_options", device_options)
     kw.setdefault("backoff", Backoff(0.05, 0.3, jitter=0.2))
+    kw.setdefault("takeover_backoff", Backoff(0.1, 0.3, jitter=0.2))
     kw.setdefault("setup_backoff", lambda: Backoff(0.05, 0.2))
     kw.setdefault("birth_delay_s", (0.05, 0.1))
     return Bridge(configs, Broker("127.0.0.1", port), topics, **kw)

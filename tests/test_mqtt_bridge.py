@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import subprocess
+import time
 from typing import Any, Dict, List
 
 import pytest
@@ -22,6 +23,7 @@ from mqttkit import (  # noqa: F401 (fixtures)
     device_options,
     make_bridge,
     nvr,
+    retained_qos,
     retained_snapshot,
     skip_or_fail,
     subscriber_fixture,
@@ -29,6 +31,7 @@ from mqttkit import (  # noqa: F401 (fixtures)
 )
 
 from pyhik.mqtt.payloads import attributes_payload, device_view, state_payload
+from pyhik.mqtt.session import RAPID_CLOSES
 from pyhik.mqtt.topics import device_topic_id
 
 T_BRIDGE = "pyhik/bridge/test/availability"
@@ -191,11 +194,16 @@ def test_broker_restart_brings_back_the_newest_view(tmp_path, emulators, bridges
         sub.close()
         server.kill()
         assert wait_for(lambda: not bridge.session.connected)
-        # while the broker is away: motion ends (its newest value is OFF), another starts
+        # while the broker is away, each changes twice: the camera's motion ends and
+        # starts again (newest ON), the NVR's starts and ends (newest OFF)
+        cam_motion = bridge.devices[0].sensor("binary_sensor.front_porch_motion")
+        nvr_motion = bridge.devices[1].sensor("binary_sensor.home_motion_2")
         cam.push("VMD", "inactive")
         rec.push("VMD", "active", 2)
-        assert wait_for(lambda: not bridge.devices[0].sensors[0].is_on
-                        and bridge.devices[1].sensor("binary_sensor.home_motion_2").is_on)
+        assert wait_for(lambda: not cam_motion.is_on and nvr_motion.is_on)
+        cam.push("VMD", "active")
+        rec.push("VMD", "inactive", 2)
+        assert wait_for(lambda: cam_motion.is_on and not nvr_motion.is_on)
         server.start()
         assert wait_for(lambda: bridge.session.connected, timeout=10)
 
@@ -209,8 +217,8 @@ def test_broker_restart_brings_back_the_newest_view(tmp_path, emulators, bridges
         # catches a hang on a loaded machine
         snap = wait_for(caught_up, timeout=20, step=0.2)
         assert snap, f"the broker does not hold the bridge's view: {differ[:5]}"
-        assert snap[f"pyhik/{cnode}/motion/state"] == b"OFF"
-        assert snap[f"pyhik/{node_of(rec)}/motion_2/state"] == b"ON"
+        assert snap[f"pyhik/{cnode}/motion/state"] == b"ON"
+        assert snap[f"pyhik/{node_of(rec)}/motion_2/state"] == b"OFF"
         assert snap[T_BRIDGE] == b"online"
         assert snap[f"pyhik/{cnode}/availability"] == b"online"
         assert f"homeassistant/device/{cnode}/config" in snap and "pyhik/bridge/test/info" in snap
@@ -254,28 +262,71 @@ def test_events_during_an_outage_arrive_after_it_in_order(broker, subscriber, em
         relay.down()
 
 
-def test_home_assistant_birth_republishes_once_per_burst(broker, subscriber, emulators,
-                                                         bridges):
+def test_home_assistant_birth_republishes_once_per_burst(broker, subscriber, emulators):
     cam = camera(emulators)
-    bridge = bridges(broker.port, [config(cam, CAMERA_CUSTOMIZE)])
+    # many users retain Home Assistant's birth: that one is no news
+    subscriber.publish("homeassistant/status", "online", retain=True)
+    # a realistic window (the default is 1 to 5 s): births within a second are one burst
+    bridge = make_bridge(broker.port, [config(cam, CAMERA_CUSTOMIZE)],
+                         birth_delay_s=(1.0, 1.2)).start(10)
+    try:
+        node = node_of(cam)
+        config_topic = f"homeassistant/device/{node}/config"
+        wait_online(subscriber, node)
+        # the retained birth came right after the subscription, before the learning ended
+        assert subscriber.wait(lambda: bridge.republished >= 1)
+        assert bridge._birth_timer is None and bridge.republished == 1
+        subscriber.clear()
+        subscriber.publish("homeassistant/status", "offline")
+        first = time.monotonic()
+        for n in range(5):  # five births within a second
+            subscriber.publish("homeassistant/status", "online")
+            time.sleep(max(0.0, first + 0.2 * (n + 1) - time.monotonic()))  # pacing
+        assert wait_for(lambda: bridge.republished >= 2)
+        assert wait_for(lambda: bridge._birth_timer is None)  # nothing more pending
+        assert bridge.republished - 1 <= 2  # the contract: at most two per burst
+        subscriber.publish("test/marker", "1")
+        assert subscriber.wait(lambda: subscriber.last("test/marker") is not None)
+        assert 1 <= len(subscriber.on(config_topic)) <= 2
+        assert subscriber.last_text(f"pyhik/{node}/availability") == "online"
+        assert subscriber.last(config_topic).json()["cmps"]["motion"]["unique_id"].endswith(
+            "_motion")
+    finally:
+        bridge.stop()
+        subscriber.publish("homeassistant/status", "", retain=True)
+
+
+def test_every_topic_has_qos_1_and_the_retain_flag_of_the_contract(broker, subscriber,
+                                                                   emulators):
+    relay = Outage(broker.port)
+    cam = camera(emulators)
+    bridge = make_bridge(relay.port, [config(cam, CAMERA_CUSTOMIZE)]).start(10)
     node = node_of(cam)
-    config_topic = f"homeassistant/device/{node}/config"
-    wait_online(subscriber, node)
-    assert subscriber.wait(lambda: subscriber.last(config_topic) is not None)
-    assert subscriber.wait(lambda: bridge.republished == 1)
-    subscriber.clear()
-    subscriber.publish("homeassistant/status", "offline")
-    for _ in range(5):
-        subscriber.publish("homeassistant/status", "online")
-    assert wait_for(lambda: bridge.republished >= 2)
-    assert wait_for(lambda: bridge._birth_timer is None)  # nothing more pending
-    assert subscriber.wait(lambda: subscriber.last(f"pyhik/{node}/motion/state") is not None)
-    assert bridge.republished <= 3
-    subscriber.publish("test/marker", "1")
-    assert subscriber.wait(lambda: subscriber.last("test/marker") is not None)
-    assert 1 <= len(subscriber.on(config_topic)) <= 2
-    assert subscriber.last_text(f"pyhik/{node}/availability") == "online"
-    assert subscriber.last(config_topic).json()["cmps"]["motion"]["unique_id"].endswith("_motion")
+    try:
+        wait_online(subscriber, node)
+        cam.push("VMD", "active")
+        assert subscriber.wait(lambda: subscriber.on(f"pyhik/{node}/events"))
+        assert subscriber.wait_last(f"pyhik/{node}/motion/state", "ON")
+        live = [m for m in subscriber.messages if m.topic.startswith(("pyhik/", "homeassistant/"))
+                and m.topic != "homeassistant/status"]
+        assert live and {m.qos for m in live} == {1}, {(m.topic, m.qos) for m in live}
+        expected = {T_BRIDGE, "pyhik/bridge/test/info", f"pyhik/{node}/availability",
+                    f"pyhik/{node}/motion/state", f"pyhik/{node}/motion/attributes",
+                    f"pyhik/{node}/i_o/state", f"pyhik/{node}/i_o/attributes",
+                    f"homeassistant/device/{node}/config",
+                    "homeassistant/device/pyhik_bridge_test/config"}
+        # (the stream may report online before the whole view went out)
+        retained = wait_for(lambda: (lambda r: r if set(r) == expected else {})(
+            retained_qos(broker.port, ["pyhik/#", "homeassistant/#"])), step=0.1)
+        assert set(retained) == expected and set(retained.values()) == {1}, retained
+        relay.down()  # the bridge is lost without a word: its Last Will
+        assert subscriber.wait_last(T_BRIDGE, "offline")
+        will = retained_qos(broker.port, [T_BRIDGE])
+        assert will == {T_BRIDGE: 1}
+        assert retained_snapshot(broker.port, [T_BRIDGE])[T_BRIDGE] == b"offline"
+    finally:
+        relay.down()
+        bridge.stop()
 
 
 def test_a_raising_callback_does_not_stop_the_network_loop(broker, subscriber, emulators,
@@ -296,13 +347,25 @@ def test_a_raising_callback_does_not_stop_the_network_loop(broker, subscriber, e
     assert bridge.session.connected
 
 
-def test_same_bridge_id_twice_is_logged(broker, emulators, bridges, caplog):
-    caplog.set_level(logging.ERROR, logger="pyhik.mqtt")
+def test_same_bridge_id_twice_is_logged_once_and_backs_off(broker, emulators, bridges,
+                                                           caplog):
+    caplog.set_level(logging.DEBUG, logger="pyhik.mqtt")
     cam = camera(emulators)
-    bridges(broker.port, [config(cam, {})], bridge_id="twin")
-    bridges(broker.port, [], bridge_id="twin")
-    assert wait_for(lambda: any("same client id" in r.getMessage() for r in caplog.records),
-                    timeout=15)
+    one = bridges(broker.port, [config(cam, {})], bridge_id="twin")
+    two = bridges(broker.port, [], bridge_id="twin")
+    # the marker: many takeovers seen by both (the quick takeover backoff of the tests)
+    assert wait_for(lambda: one.session.takeovers >= 6 and two.session.takeovers >= 6,
+                    timeout=20)
+    mine = [r for r in caplog.records if r.name.startswith("pyhik.mqtt")]
+    loud = [r.getMessage() for r in mine if r.levelno >= logging.INFO]
+    twins = [m for m in loud if "same client id 'pyhik-twin'" in m]
+    assert len(twins) == 2, loud  # one per bridge, the next a minute later
+    assert "3 times" in twins[0]
+    # the first close looks like any loss; from the second on, no lost / back lines
+    assert len([m for m in loud if "unreachable" in m or "is back" in m]) <= 4, loud
+    assert len(loud) <= 10, loud  # connected, Home Assistant set-up lines: no flood
+    # every connect re-publishes: only as often as the backoff lets them reconnect
+    assert one.republished <= one.session.takeovers + RAPID_CLOSES + 1
 
 
 @pytest.mark.parametrize("mode", ["device", "entity"])
@@ -424,3 +487,114 @@ def test_a_broker_refusing_later_is_retried_until_it_accepts(tmp_path, emulators
         assert snap == b"online"
     finally:
         server.stop()
+
+
+def test_a_device_without_a_stable_id_is_refused_and_the_others_run(broker, subscriber,
+                                                                    emulators, bridges, caplog):
+    caplog.set_level(logging.ERROR, logger="pyhik.mqtt")
+    anonymous = camera(emulators, "Nameless", device_id="", serial="", mac="")
+    good = camera(emulators)
+    bridge = bridges(broker.port, [config(anonymous, {}), config(good, {})])
+    wait_online(subscriber, node_of(good))
+    assert wait_for(lambda: [r for r in caplog.records if "no stable id" in r.getMessage()])
+    assert bridge.ready_nodes() == [node_of(good)]
+    subscriber.publish("test/marker", "1")
+    assert subscriber.wait(lambda: subscriber.last("test/marker") is not None)
+    assert not any("127_0_0_1" in m.topic for m in subscriber.messages)
+    assert len([r for r in caplog.records if "no stable id" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("broker_acks", ["late", "never"])
+def test_stopping_behind_a_big_republish_ends_offline(broker, subscriber, emulators,
+                                                      broker_acks):
+    """The offline messages go ahead of a re-publish still queued; unconfirmed, the
+    connection is dropped without DISCONNECT so the broker sends the Last Will."""
+    relay = Outage(broker.port, delay_s=0.3)
+    rec = nvr(emulators, channels=4)
+    bridge = make_bridge(relay.port, [config(rec, {})]).start(10)
+    node = node_of(rec)
+    try:
+        wait_online(subscriber, node)
+        assert subscriber.wait_last(T_BRIDGE, "online")
+        with bridge._lock:
+            if broker_acks == "never":
+                relay.hold()
+            for _ in range(15):  # a big re-publish in flight (Home Assistant births)
+                bridge._publish_all()
+        started = time.monotonic()
+        bridge.stop()
+        assert time.monotonic() - started < 2.0
+        done = lambda: (subscriber.last_text(T_BRIDGE) == "offline"  # noqa: E731
+                        and subscriber.last_text(f"pyhik/{node}/availability") == "offline")
+        assert subscriber.wait(done)
+        snap = retained_snapshot(broker.port, ["pyhik/#"])
+        assert snap[T_BRIDGE] == b"offline" and snap[f"pyhik/{node}/availability"] == b"offline"
+    finally:
+        relay.release()
+        relay.down()
+
+
+def test_a_change_while_reconnecting_does_not_overtake_the_backlog(broker, subscriber,
+                                                                  emulators):
+    """A change that comes after the session connected but before the bridge reset its
+    backlog (the lock held here keeps that window open) waits for the older events."""
+    relay = Outage(broker.port)
+    rec = nvr(emulators)
+    no_release = lambda: {**device_options(), "stale_s": 60.0}  # noqa: E731
+    bridge = make_bridge(relay.port, [config(rec, {})], device_options=no_release).start(10)
+    node, events = node_of(rec), f"pyhik/{node_of(rec)}/events"
+    captured: List[Any] = []
+    try:
+        wait_online(subscriber, node)
+        bridge.devices[0].add_listener(captured.append)
+        relay.down()
+        assert wait_for(lambda: not bridge.session.connected)
+        for state in ("active", "inactive", "active"):
+            rec.push("VMD", state, 2)
+        assert wait_for(lambda: len(captured) == 3 and len(bridge._outbox) == 3)
+        with bridge._outbox_lock:  # as if sent on the lost connection, never acknowledged
+            for n, entry in enumerate(bridge._outbox.unsent()):
+                bridge._outbox.mark_sent(entry, 60000 + n)
+        with bridge._lock:
+            relay.up()
+            assert wait_for(lambda: bridge.session.connected)
+            bridge._on_change(bridge._devices[0], captured[-1])  # seq 4, in the window
+        assert subscriber.wait(lambda: 4 in [m.json()["seq"] for m in subscriber.on(events)])
+        seqs = [m.json()["seq"] for m in subscriber.on(events)]
+        assert seqs == [1, 2, 3, 4], seqs
+    finally:
+        relay.down()
+        bridge.stop()
+
+
+def test_a_full_events_backlog_drops_the_oldest_and_logs_once(broker, subscriber, emulators,
+                                                              caplog):
+    caplog.set_level(logging.WARNING, logger="pyhik.mqtt")
+    relay = Outage(broker.port)
+    rec = nvr(emulators)
+    no_release = lambda: {**device_options(), "stale_s": 60.0}  # noqa: E731
+    bridge = make_bridge(relay.port, [config(rec, {})], device_options=no_release,
+                         events_capacity=5).start(10)
+    events = f"pyhik/{node_of(rec)}/events"
+    try:
+        wait_online(subscriber, node_of(rec))
+        relay.down()
+        assert wait_for(lambda: not bridge.session.connected)
+        for _ in range(10):
+            rec.push("VMD", "active", 2)
+            rec.push("VMD", "inactive", 2)
+
+        def newest() -> int:
+            with bridge._outbox_lock:
+                return bridge._outbox.unsent()[-1].seq if len(bridge._outbox) == 5 else 0
+        assert wait_for(lambda: newest() == 20)
+        relay.up()
+        assert subscriber.wait(lambda: 20 in [m.json()["seq"] for m in subscriber.on(events)])
+        seqs = [m.json()["seq"] for m in subscriber.on(events)]
+        assert seqs == [16, 17, 18, 19, 20], seqs  # the newest 5, in order
+        lines = [r.getMessage() for r in caplog.records if "backlog" in r.getMessage()]
+        assert len(lines) == 2, lines  # full, then the count: not one line per event
+        assert lines[1].startswith("15 events were dropped")
+    finally:
+        relay.down()
+        bridge.stop()

@@ -209,3 +209,45 @@ def test_broker_tls(tmp_path, emulators):
         one_line_error(run_bridge(cfg, url, "--connect-timeout", "3"), "tls")
     finally:
         server.stop()
+
+
+def test_a_password_with_a_slash_is_not_echoed(tmp_path):
+    result = run_bridge(write_config(tmp_path / "c.yaml"), "mqtt://bob:hunter2/x@127.0.0.1")
+    one_line_error(result, "percent-encoded")
+    assert "hunter2" not in result.stderr and "x@" not in result.stderr
+
+
+def test_a_silent_broker_at_start_is_given_up_in_time(emulators, tmp_path):
+    """A listener that accepts and never answers: the whole give-up (stop included) fits
+    in --connect-timeout plus a margin, so the default keeps the promised 15 s."""
+    import socket
+
+    from pyhik.cli.mqtt import CONNECT_TIMEOUT_S
+
+    assert CONNECT_TIMEOUT_S + 1.5 <= 15.0
+    cfg = write_config(tmp_path / "c.yaml", camera(emulators))
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel accepts; nothing ever answers
+        started = time.monotonic()
+        result = run_bridge(cfg, f"mqtt://127.0.0.1:{silent.getsockname()[1]}",
+                            "--connect-timeout", "2")
+        took = time.monotonic() - started
+    one_line_error(result, "cannot reach the broker")
+    assert took < 2 + 1.5, took
+
+
+def test_the_broker_url_from_the_environment(broker, subscriber, emulators, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", camera(emulators))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyhik", "mqtt", "--config", str(cfg), "--bridge-id", "env"],
+        cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYHIK_MQTT_BROKER": broker.url})
+    try:
+        assert subscriber.wait_last("pyhik/bridge/env/availability", "online", timeout=15), \
+            proc.stderr.read() if proc.poll() is not None else ""
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert subscriber.wait_last("pyhik/bridge/env/availability", "offline")
+    finally:
+        finish(proc)

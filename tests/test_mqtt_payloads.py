@@ -217,3 +217,23 @@ def test_broker_urls():
             parse_broker(bad, {})
     with pytest.raises(ConfigError, match="PYHIK_MQTT_BROKER"):
         parse_broker(None, {})
+
+
+@pytest.mark.parametrize("url", ["mqtt://bob:hunter2/x@127.0.0.1", "mqtt://bob:hun#ter2@127.0.0.1",
+                                 "mqtt://bob:hunter2?x@127.0.0.1:1883",
+                                 "mqtt://bob:12345/6@127.0.0.1:1883"])
+def test_a_broker_password_is_never_echoed(url):
+    with pytest.raises(ConfigError) as caught:
+        parse_broker(url, {})
+    text = str(caught.value)
+    assert "hunter2" not in text and "hun" not in text and "12345" not in text
+    assert "percent-encoded" in text
+
+
+def test_special_characters_in_the_password_percent_encoded():
+    b = parse_broker("mqtt://bob:hun%2Fter%232%40@127.0.0.1:1884", {})
+    assert (b.username, b.password, b.host, b.port) == ("bob", "hun/ter#2@", "127.0.0.1", 1884)
+    b = parse_broker("mqtt://bob:p@ss@[::1]:1885", {})  # the last @ ends the user info
+    assert (b.password, b.host, b.port) == ("p@ss", "::1", 1885)
+    b = parse_broker("mqtt://bob@h", {"PYHIK_MQTT_PASSWORD": "env"})
+    assert (b.username, b.password) == ("bob", "env")

@@ -41,9 +41,17 @@ _LOGGER = logging.getLogger(__name__)
 
 BIRTH_DELAY_S = (1.0, 5.0)
 """Random wait before re-publishing for a Home Assistant birth (spreads many bridges)."""
-START_TIMEOUT_S = 15.0
+START_TIMEOUT_S = 12.0
+"""Give up connecting at start after this long: the error comes within 15 s."""
 LEARN_TIMEOUT_S = 5.0
 """How long to wait for the retained discovery of a previous run before publishing anyway."""
+
+
+def has_stable_id(hub: DeviceSensors) -> bool:
+    """The device's id is its deviceID, serial or MAC (never the host:port fallback)."""
+    info = hub.device.info
+    return info is not None and any((value or "").strip()
+                                    for value in (info.device_id, info.serial, info.mac))
 
 
 class _Device:
@@ -66,7 +74,7 @@ class Bridge:
     def __init__(self, configs: Sequence[DeviceConfig], broker: Broker, topics: Topics, *,
                  discovery: str = "device", tls_ca: Optional[str] = None,
                  device_options: Optional[Callable[[], Mapping[str, Any]]] = None,
-                 backoff: Optional[Backoff] = None,
+                 backoff: Optional[Backoff] = None, takeover_backoff: Optional[Backoff] = None,
                  setup_backoff: Optional[Callable[[], Backoff]] = None,
                  birth_delay_s: Tuple[float, float] = BIRTH_DELAY_S,
                  events_capacity: int = MIN_CAPACITY,
@@ -88,12 +96,16 @@ class Bridge:
         self._removed_done = False
         self._birth_timer: Optional[threading.Timer] = None
         self._closing = False
+        self._online = False
+        """Connected and the backlog reset: changes may go out (set in on_connected)."""
+        self._generation = 0
+        self._lost_events = 0
         self._stopped = threading.Event()
         self.learn_timeout_s = LEARN_TIMEOUT_S
         self.republished = 0
         """How many times the whole view was published (connects and births)."""
         self.session = Session(broker, topics.client_id, (topics.bridge_availability, OFFLINE),
-                               self, tls_ca=tls_ca, backoff=backoff)
+                               self, tls_ca=tls_ca, backoff=backoff, takeover=takeover_backoff)
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self, timeout_s: float = START_TIMEOUT_S,
@@ -114,7 +126,7 @@ class Bridge:
             dev.thread.start()
         return self
 
-    def stop(self, timeout_s: float = 1.0) -> None:
+    def stop(self, timeout_s: float = 1.2) -> None:
         """Publish ``offline`` for every device and the bridge, disconnect, stop watching."""
         with self._lock:
             self._closing = True
@@ -165,6 +177,11 @@ class Bridge:
             return
         if logged:
             _LOGGER.warning("%s: set up after all", dev.hub.name)
+        if not has_stable_id(dev.hub):
+            _LOGGER.error("%s (%s): the device reports no deviceID, serial number or MAC "
+                          "address, so it has no stable id to name its topics: not bridged",
+                          dev.hub.name, dev.config.host)
+            return
         dev.hub.add_listener(lambda change: self._on_change(dev, change))
         dev.hub.add_connection_listener(lambda up: self._on_stream(dev, up))
         with self._lock:
@@ -177,7 +194,7 @@ class Bridge:
                               twin.config.host, dev.config.host, view.node)
                 return
             dev.node, dev.keys, dev.ready = view.node, {s.key for s in view.sensors}, True
-            if self.session.connected and self._learned:
+            if self._online and self._learned:
                 self._publish_device(dev, view)
                 self._publish(self.topics.bridge_info, self._info())
                 self._cleanup_removed_devices()
@@ -191,11 +208,13 @@ class Bridge:
             with self._outbox_lock:
                 self._outbox.add(self.topics.events(dev.node), view, change.time)
                 lost = self._outbox.take_lost()
-            if lost:
-                _LOGGER.warning("events backlog full: the %d oldest events were dropped", lost)
+            if lost and not self._lost_events:  # once per outage; the count on reconnect
+                _LOGGER.warning("events backlog full (%d): dropping the oldest until the "
+                                "broker is back", self._outbox.capacity)
+            self._lost_events += lost
             new = view.key not in dev.keys
             dev.keys.add(view.key)
-            if not self.session.connected:
+            if not self._online:
                 return  # the whole view goes out again on the next connect
             if new and self._learned:
                 self._publish_many(device_messages(self.topics, device_view(dev.hub),
@@ -280,6 +299,13 @@ class Bridge:
                 while self._acks:  # the last connection's, not yet taken in
                     self._outbox.acknowledged(self._acks.popleft())
                 self._outbox.new_connection()
+            if self._lost_events:
+                _LOGGER.warning("%d events were dropped while the broker was away (backlog "
+                                "full): their seq numbers are missing", self._lost_events)
+                self._lost_events = 0
+            # Only now may changes go out: before, a new event would overtake the backlog.
+            self._online = True
+            self._generation += 1
             self.session.subscribe([self.topics.ha_status])
             if self._closing:
                 return
@@ -290,13 +316,15 @@ class Bridge:
             self._learn_mid = self.session.subscribe(
                 [self.topics.device_config_filter, self.topics.entity_config_filter,
                  self.topics.bridge_info])
-            timer = threading.Timer(self.learn_timeout_s, self._learning_overdue)
+            timer = threading.Timer(self.learn_timeout_s, self._learning_overdue,
+                                    args=(self._generation,))
             timer.daemon = True
             timer.start()
 
-    def _learning_overdue(self) -> None:
+    def _learning_overdue(self, generation: int) -> None:
         with self._lock:
-            if not self._learned and self.session.connected and not self._closing:
+            if (not self._learned and self._online and not self._closing
+                    and generation == self._generation):  # not an earlier connection's timer
                 _LOGGER.warning("could not read back the retained discovery (no answer in "
                                 "%g s; a broker ACL?): sensors removed since the last run stay "
                                 "in Home Assistant", self.learn_timeout_s)
@@ -304,6 +332,7 @@ class Bridge:
 
     def on_disconnected(self) -> None:
         with self._lock:
+            self._online = False
             self._learn_mid = None
 
     def on_subscribed(self, mid: int) -> None:
@@ -317,7 +346,7 @@ class Bridge:
 
     def on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic == self.topics.ha_status:
-            if payload.strip() == b"online":
+            if payload.strip() == b"online" and not retained:  # a retained one is no news
                 self._on_birth()
             return
         with self._lock:
@@ -354,7 +383,7 @@ class Bridge:
     def _birth_republish(self) -> None:
         with self._lock:
             self._birth_timer = None
-            if not self._closing and self.session.connected and self._learned:
+            if not self._closing and self._online and self._learned:
                 self._publish_all()
 
 

@@ -41,8 +41,19 @@ def parse_broker(url: Optional[str], env: Mapping[str, str]) -> Broker:
     url = url or env.get(BROKER_ENV)
     if not url:
         raise ConfigError(f"--broker mqtt://HOST[:PORT] is required (or set {BROKER_ENV})")
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        raise ConfigError("--broker: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+    # The user info is cut off before anything parses the URL, so that no error message can
+    # echo a part of the password (an unescaped / or # would end the host part early).
+    userinfo, at, hostpart = rest.rpartition("@")
+    if at and any(c in userinfo for c in "/?#[]"):
+        raise ConfigError("--broker: the user name or password holds a character that must be "
+                          "percent-encoded in a URL (/ as %2F, # as %23, ? as %3F, @ as %40, "
+                          ": in the user name as %3A), or put the password in "
+                          f"{PASSWORD_ENV}")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(f"{scheme}://{hostpart}")
         port = parts.port
     except ValueError as err:
         raise ConfigError(f"--broker: not a valid URL ({err})") from None
@@ -53,8 +64,12 @@ def parse_broker(url: Optional[str], env: Mapping[str, str]) -> Broker:
         raise ConfigError("--broker: the URL has no host (mqtt://HOST[:PORT])")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigError("--broker: the URL takes no path or query (mqtt://HOST[:PORT])")
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
+    username: Optional[str] = None
+    password: Optional[str] = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) if user else None
+        password = unquote(secret) if colon else None
     if password is None and username is not None:
         password = env.get(PASSWORD_ENV)
     return Broker(host=parts.hostname, port=port or PORTS[parts.scheme],

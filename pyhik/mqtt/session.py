@@ -10,13 +10,14 @@ logged and the network loop goes on.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, Optional, Protocol, Sequence, Tuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MessageState, MQTTErrorCode
 
 from pyhik.stream.recovery import Backoff
 
@@ -31,8 +32,11 @@ MAX_INFLIGHT = 20
 """Unacknowledged QoS 1 messages on the wire; more wait in paho's queue (pacing)."""
 RAPID_CLOSE_S = 5.0
 RAPID_CLOSES = 3
-"""Connections closed by the broker this soon, this many times in a row: another client
-with the same id (each kicks the other off)."""
+"""Connections closed by the broker this soon, this many times in a row, each reconnect
+accepted at once: another client with the same id (each kicks the other off)."""
+TAKEOVER_HOLD_S = 90.0
+"""While taken over, a connection that holds this long means the other client is gone."""
+TAKEOVER_LOG_EVERY_S = 60.0
 _REFUSED_FOR_GOOD = ("bad user name or password", "not authorized", "client identifier",
                      "banned", "bad authentication")
 
@@ -40,6 +44,12 @@ _REFUSED_FOR_GOOD = ("bad user name or password", "not authorized", "client iden
 def default_backoff() -> Backoff:
     """First retry within 1 s, capped at 8 s so a returning broker is served quickly."""
     return Backoff(0.5, 8.0, jitter=0.5)
+
+
+def takeover_backoff() -> Backoff:
+    """Between takeovers by a client with the same id: slower, capped at 30 s (each
+    connect re-publishes the whole view)."""
+    return Backoff(1.0, 30.0, jitter=0.5)
 
 
 class Handler(Protocol):
@@ -66,7 +76,8 @@ class Session:
 
     def __init__(self, broker: Broker, client_id: str, will: Tuple[str, str], handler: Handler,
                  *, tls_ca: Optional[str] = None, backoff: Optional[Backoff] = None,
-                 keepalive_s: int = KEEPALIVE_S, max_inflight: int = MAX_INFLIGHT) -> None:
+                 takeover: Optional[Backoff] = None, keepalive_s: int = KEEPALIVE_S,
+                 max_inflight: int = MAX_INFLIGHT) -> None:
         self.broker = broker
         self.client_id = client_id
         self.will = will
@@ -75,11 +86,12 @@ class Session:
         self.keepalive_s = keepalive_s
         self.max_inflight = max_inflight
         self._backoff = backoff or default_backoff()
-        self._lock = threading.Lock()
         self._client: Optional[mqtt.Client] = None
         self._connected = False
         self._connected_at = 0.0
         self._ended = threading.Event()
+        self._answered = threading.Event()
+        """The current client's CONNECT was answered (or its connection ended)."""
         self._stop = threading.Event()
         self._stopping = False
         self._thread: Optional[threading.Thread] = None
@@ -89,6 +101,12 @@ class Session:
         self.last_error: Optional[str] = None
         self._lost_logged = False
         self._rapid = 0
+        self._taken_over = False
+        self._takeover_backoff = takeover or takeover_backoff()
+        self._takeover_logged_at: Optional[float] = None
+        self.takeovers = 0
+        """Connections closed by the broker while another client seems to use our id."""
+        self._takeovers_unlogged = 0
         self._acked = threading.Condition()
         self._waiting: Dict[int, bool] = {}
 
@@ -118,23 +136,40 @@ class Session:
     def connected(self) -> bool:
         return self._connected
 
-    def stop(self, last_words: Sequence[Tuple[str, str]] = (), timeout_s: float = 1.0) -> None:
-        """Publish ``last_words`` (retained) if connected and wait up to ``timeout_s`` for
-        the broker to take them, then disconnect cleanly (no Last Will) and end."""
+    def stop(self, last_words: Sequence[Tuple[str, str]] = (), timeout_s: float = 1.2) -> None:
+        """Publish ``last_words`` (retained) ahead of anything still queued and wait up to
+        ``timeout_s`` for the broker to acknowledge them; then disconnect cleanly, or, when
+        they were not all acknowledged, close the socket without a DISCONNECT so that the
+        broker publishes the Last Will. Ends the connection thread."""
         deadline = time.monotonic() + timeout_s
         self._stopping = True
         client = self._client
         if client is not None and self._connected:
+            # What is still queued is an older view, obsolete once offline is due: it must
+            # not hold the last words back behind it.
+            dropped = _make_way(client)
+            if dropped:
+                _LOGGER.debug("stopping: %d queued messages dropped", dropped)
             mids = [m for m in (self.publish(t, p) for t, p in last_words) if m is not None]
             with self._acked:
-                self._acked.wait_for(lambda: all(self._waiting.get(m) for m in mids),
-                                     max(0.0, deadline - time.monotonic()))
-            client.disconnect()
-            self._ended.wait(max(0.05, deadline - time.monotonic()))
+                confirmed = self._acked.wait_for(
+                    lambda: all(self._waiting.get(m) for m in mids),
+                    max(0.0, deadline - time.monotonic()))
+            if confirmed and len(mids) == len(last_words):
+                client.disconnect()
+            else:
+                _LOGGER.warning("the broker did not confirm the offline messages in time: "
+                                "closing without a clean disconnect, so that it publishes "
+                                "the Last Will")
+                _abort(client)
+            self._ended.wait(max(0.05, deadline + 0.3 - time.monotonic()))
+        elif client is not None:
+            _abort(client)  # still connecting: do not wait for paho's select to time out
         self._stop.set()
+        self._answered.set()
         self._ended.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(max(0.05, deadline - time.monotonic()))
+            self._thread.join(max(0.05, deadline + 0.3 - time.monotonic()))
 
     # -- publishing ------------------------------------------------------------------------
     def publish(self, topic: str, payload: str, retain: bool = True) -> Optional[int]:
@@ -186,6 +221,7 @@ class Session:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._ended.clear()
+            self._answered.clear()
             client = self._new_client()
             self._client = client
             try:
@@ -197,19 +233,31 @@ class Session:
                 self._failed(_describe(err))
             else:
                 client.loop_start()
+                if not self._answered.wait(CONNECT_TIMEOUT_S) and not self._stop.is_set():
+                    # paho would wait a whole keepalive for a CONNACK that never comes
+                    self._failed(f"no answer to CONNECT within {CONNECT_TIMEOUT_S:g} s")
+                    _abort(client)
+                    self._ended.set()
                 self._ended.wait()
                 client.loop_stop()
             self._client = None
             self._connected = False
             if self._stop.is_set() or self._stopping or (self._fatal and not self._ever_connected):
                 break
-            self._stop.wait(self._backoff.next_delay())
+            backoff = self._takeover_backoff if self._taken_over else self._backoff
+            self._stop.wait(backoff.next_delay())
 
     def _failed(self, text: str, fatal: bool = False) -> None:
+        """A connect attempt failed (the broker is down, not another client's takeover)."""
         self.last_error = text
+        self._rapid, self._taken_over = 0, False
+        self._takeover_backoff.reset()
         if fatal and not self._ever_connected:
             self._fatal = text
             self._first.set()
+        self._log_lost(text)
+
+    def _log_lost(self, text: str) -> None:
         if self._ever_connected and not self._lost_logged:
             self._lost_logged = True
             _LOGGER.warning("MQTT broker %s unreachable (%s); retrying, devices are still "
@@ -220,6 +268,7 @@ class Session:
                     _properties: Any) -> None:
         if client is not self._client:
             return
+        self._answered.set()
         if reason.is_failure:
             text = f"the broker {self.broker.display} refused the connection: {reason}"
             self._failed(text, fatal=any(w in str(reason).lower() for w in _REFUSED_FOR_GOOD))
@@ -244,19 +293,43 @@ class Session:
         if client is not self._client:
             return
         was_connected, self._connected = self._connected, False
+        self._answered.set()
         self._ended.set()
         if not was_connected:
             return
         self.handler.on_disconnected()
         if self._stopping:
             return
-        lasted = time.monotonic() - self._connected_at
-        self._rapid = self._rapid + 1 if lasted < RAPID_CLOSE_S else 0
-        if self._rapid == RAPID_CLOSES:
-            _LOGGER.error("the broker keeps closing the connection right after connect: is "
-                          "another bridge running with the same client id %r? Give each "
-                          "bridge its own --bridge-id", self.client_id)
-        self._failed(f"connection lost: {reason}")
+        self.last_error = f"connection lost: {reason}"
+        now = time.monotonic()
+        lasted = now - self._connected_at
+        if lasted >= (TAKEOVER_HOLD_S if self._taken_over else RAPID_CLOSE_S):
+            self._rapid, self._taken_over = 0, False
+            self._takeover_backoff.reset()
+        self._rapid += 1
+        if self._rapid == 1:
+            self._log_lost(self.last_error)
+            return
+        # a close right after a connect again: no more lost / back lines
+        _LOGGER.debug("MQTT connection to %s closed after %.1f s (%s)", self.broker.display,
+                      lasted, reason)
+        if self._rapid < RAPID_CLOSES:
+            return
+        # Quiet: one error, then at most one a minute with a count (no lost / back lines).
+        self._taken_over = True
+        self.takeovers += 1
+        self._takeovers_unlogged += 1
+        since = None if self._takeover_logged_at is None else now - self._takeover_logged_at
+        if since is None or since >= TAKEOVER_LOG_EVERY_S:
+            _LOGGER.error("the broker keeps closing the connection right after connect "
+                          "(%d times%s): another client uses the same client id %r. Give "
+                          "each bridge its own --bridge-id; retrying every %g s at most",
+                          self._takeovers_unlogged + RAPID_CLOSES - 1 if since is None
+                          else self._takeovers_unlogged,
+                          "" if since is None else f" in the last {since:.0f} s",
+                          self.client_id, self._takeover_backoff.max_s)
+            self._takeover_logged_at = now
+            self._takeovers_unlogged = 0
 
     def _on_message(self, client: mqtt.Client, _userdata: Any, message: Any) -> None:
         if client is self._client:
@@ -276,6 +349,35 @@ class Session:
                       _properties: Any) -> None:
         if client is self._client:
             self.handler.on_subscribed(mid)
+
+
+def _make_way(client: mqtt.Client) -> int:
+    """Forget the messages paho holds back (past the in-flight window, never sent) and
+    lift the window, so that what is published next goes out at once.
+
+    paho has no public call for it; without these attributes nothing changes."""
+    mutex = getattr(client, "_out_message_mutex", None)
+    messages = getattr(client, "_out_messages", None)
+    if mutex is None or messages is None or not hasattr(client, "_max_inflight_messages"):
+        return 0
+    with mutex:
+        queued = [mid for mid, m in messages.items()
+                  if getattr(m, "state", None) == MessageState.MQTT_MS_QUEUED]
+        for mid in queued:
+            del messages[mid]
+        client._max_inflight_messages = 0  # no limit
+    return len(queued)
+
+
+def _abort(client: mqtt.Client) -> None:
+    """Close the connection without a DISCONNECT: the broker then sends the Last Will."""
+    sock = client.socket()
+    if not isinstance(sock, socket.socket):  # an ssl.SSLSocket is one too
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _describe(err: BaseException) -> str:
