@@ -49,7 +49,7 @@ LEARN_TIMEOUT_S = 5.0
 
 def has_stable_id(hub: DeviceSensors) -> bool:
     """The device's id is its deviceID, serial or MAC (never the host:port fallback)."""
-    info = hub.device.info
+    info = hub.profile.info
     return info is not None and any((value or "").strip()
                                     for value in (info.device_id, info.serial, info.mac))
 
