@@ -218,24 +218,18 @@ class HikCamera:
         if name is None:
             return
         msg = f"{self.cam_id}.{name}.{change.sensor.key.channel}"
-        for callback, sensor in self._callbacks:
-            if sensor == msg and self._streaming():
-                self._call(callback, msg)
+        self._dispatch([(callback, msg) for callback, sensor in self._callbacks if sensor == msg])
 
     def _on_connection(self, connected: bool) -> None:
-        for callback, sensor in self._callbacks:
-            if self._streaming():  # a callback may have called disconnect()
-                self._call(callback, sensor)
+        self._dispatch(self._callbacks)
 
-    def _streaming(self) -> bool:
-        return self._device is not None and self._device.watcher.running
-
-    @staticmethod
-    def _call(callback: Callback, msg: str) -> None:
-        try:
-            callback(msg)
-        except Exception:
-            _LOGGER.exception("Update callback for %s raised; the stream goes on", msg)
+    def _dispatch(self, calls: Iterable[Tuple[Callback, str]]) -> None:
+        """Through the watcher's gate: a callback that called disconnect() is the last."""
+        assert self._device is not None  # the watcher that calls this is the device's
+        watcher = self._device.watcher
+        for callback, msg in calls:
+            if not watcher.call(callback, msg):
+                return
 
     # -- stream --------------------------------------------------------------------------
     def start_stream(self) -> None:
