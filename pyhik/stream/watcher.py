@@ -176,7 +176,8 @@ class AlertWatcher:
     def stop(self, timeout: float = STOP_JOIN_S) -> None:
         """Stop the stream; returns within ``timeout`` seconds in all (one deadline).
 
-        Once it returns, no callback of this watcher starts any more. The stream's socket
+        Once it returns, no callback of this watcher starts any more (nor one a face
+        calls through :meth:`call`). The stream's socket
         is shut down at once, in any phase (connecting, logging in, streaming); a callback
         already running is waited for, and then the thread, within the same deadline (a
         callback still running at the deadline is left to finish on its own). Called from
