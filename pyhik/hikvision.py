@@ -19,7 +19,7 @@ from urllib.parse import quote
 import requests
 
 from pyhik.isapi.client import Channel, IsapiClient
-from pyhik.isapi.http import split_host
+from pyhik.isapi.http import split_host, url_host
 from pyhik.state.book import Change, SensorState
 from pyhik.stream.device import HikDevice, sensor_channel_of
 from pyhik.stream.watcher import local_now
@@ -63,7 +63,8 @@ class HikCamera:
         self._callbacks_lock = threading.Lock()
         self._states_lock = threading.Lock()
         self.usr, self.pwd = usr, pwd
-        self.host, self.port, self.root_url = str(host), port, str(host)
+        # Set from split_host only: the host as written may carry a password (refused).
+        self.host, self.port, self.root_url = "", port, ""
         self._device: Optional[HikDevice] = None
         if not host:
             _LOGGER.error("Host not specified! Cannot continue.")
@@ -72,12 +73,12 @@ class HikCamera:
         try:
             # The one reading of a host (scheme, [IPv6], port) that every entry point uses.
             scheme, self.host, self.port = split_host(str(host), port, None)
-            netloc = f"[{self.host}]" if ":" in self.host else self.host
-            self.root_url = f"{scheme}://{netloc}:{self.port}"
-            self._device = HikDevice(str(host), port, usr, pwd, verify_ssl=verify_ssl)
+            self.root_url = f"{scheme}://{url_host(self.host)}:{self.port}"
+            self._device = HikDevice(str(host), self.port, usr, pwd, verify_ssl=verify_ssl)
         except PyhikError as err:  # a malformed host or port: not a RequestException
             self.last_error = err
-            _LOGGER.error("Cannot use Hikvision device at %s: %s", host, err)
+            # err says what is wrong; it quotes the host only when no password is in it
+            _LOGGER.error("Cannot use this Hikvision device: %s", err)
             self._fail()
             return
         self._device.watcher.add_change_listener(self._on_change)
@@ -99,6 +100,10 @@ class HikCamera:
             _LOGGER.error("Unable to set up Hikvision device at %s: %s", self.root_url, err)
             self._fail()
             return
+        finally:
+            # Home Assistant's config flow drops a camera without disconnect(): keep no
+            # keep-alive socket (the session stays usable; it reconnects on the next call).
+            device.client.close()
         self.name = profile.name
         self.cam_id = profile.device_id
         self.device_type = NVR_DEVICE if profile.is_nvr else CAM_DEVICE
@@ -106,6 +111,7 @@ class HikCamera:
             for state in profile.sensor_states:
                 self._store(state)
         self.get_motion_detection()
+        device.client.close()
 
     # -- identity ------------------------------------------------------------------------
     @property
@@ -212,24 +218,18 @@ class HikCamera:
         if name is None:
             return
         msg = f"{self.cam_id}.{name}.{change.sensor.key.channel}"
-        for callback, sensor in self._callbacks:
-            if sensor == msg and self._streaming():
-                self._call(callback, msg)
+        self._dispatch([(callback, msg) for callback, sensor in self._callbacks if sensor == msg])
 
     def _on_connection(self, connected: bool) -> None:
-        for callback, sensor in self._callbacks:
-            if self._streaming():  # a callback may have called disconnect()
-                self._call(callback, sensor)
+        self._dispatch(self._callbacks)
 
-    def _streaming(self) -> bool:
-        return self._device is not None and self._device.watcher.running
-
-    @staticmethod
-    def _call(callback: Callback, msg: str) -> None:
-        try:
-            callback(msg)
-        except Exception:
-            _LOGGER.exception("Update callback for %s raised; the stream goes on", msg)
+    def _dispatch(self, calls: Iterable[Tuple[Callback, str]]) -> None:
+        """Through the watcher's gate: a callback that called disconnect() is the last."""
+        assert self._device is not None  # the watcher that calls this is the device's
+        watcher = self._device.watcher
+        for callback, msg in calls:
+            if not watcher.call(callback, msg):
+                return
 
     # -- stream --------------------------------------------------------------------------
     def start_stream(self) -> None:
@@ -249,6 +249,7 @@ class HikCamera:
         if self._device is None:
             return
         self._device.stop()
+        self._device.client.close()  # idle keep-alive sockets; start_stream() still works
         with self._states_lock:  # sensors were released silently: show them off
             for state in self._device.sensor_states():
                 self._store(state, create=False)
@@ -294,8 +295,7 @@ class HikCamera:
         number = channel * 100 + stream_type if self.device_type == NVR_DEVICE else stream_type
         user = quote(self.usr or "", safe="")
         password = quote(self.pwd or "", safe="")
-        netloc = f"[{self.host}]" if ":" in self.host else self.host
-        return (f"{protocol}://{user}:{password}@{netloc}:{DEFAULT_RTSP_PORT}"
+        return (f"{protocol}://{user}:{password}@{url_host(self.host)}:{DEFAULT_RTSP_PORT}"
                 f"/Streaming/Channels/{number}")
 
     def get_channels(self) -> List[int]:
@@ -323,17 +323,16 @@ def inject_events_into_camera(camera: HikCamera, events: Dict[str, Iterable[int]
 def get_video_channels(host: str, port: int, username: str, password: str,
                        ssl: bool = False) -> List[VideoChannel]:
     """The video channels of a device; ``[]`` on any failure (callers do not catch)."""
-    scheme = "https" if ssl else "http"
     try:
-        client = IsapiClient(f"{scheme}://{host}", port, username, password, ssl=ssl,
-                             verify_ssl=ssl)
-    except Exception as err:
-        _LOGGER.error("Unable to fetch video channels from %s: %s", host, err)
+        # split_host reads the host, as for every entry point ([IPv6], a scheme, a port)
+        client = IsapiClient(host, port, username, password, ssl=bool(ssl), verify_ssl=bool(ssl))
+    except Exception as err:  # the message never quotes a password written in the host
+        _LOGGER.error("Unable to fetch video channels: %s", err)
         return []
     try:
         return list(client.video_channels())
     except Exception as err:  # the contract is: never raise
-        _LOGGER.error("Unable to fetch video channels from %s: %s", host, err)
+        _LOGGER.error("Unable to fetch video channels from %s: %s", client.base_url, err)
         return []
     finally:
         client.close()

@@ -52,13 +52,13 @@ def test_numbers_as_text_like_home_assistant():
 @pytest.mark.parametrize("entry, words", [
     ({"host": "h", "customize": {"motion": {"delay": -5}}}, ["customize.motion.delay", ">= 0"]),
     ({"host": "h", "customize": {"motion": {"delay": "soon"}}}, ["delay", "number"]),
-    ({"host": "h", "customize": {"motion": {"ignored": "yes"}}}, ["ignored", "true or false"]),
+    ({"host": "h", "customize": {"motion": {"ignored": "maybe"}}}, ["ignored", "true or false"]),
     ({"host": "h", "customize": {"motoin": {"delay": 1}}}, ["motoin", "line_crossing"]),
     ({"host": "h", "customize": {"motion": {"dealy": 1}}}, ["dealy", "delay, ignored"]),
     ({"host": "h", "hostname": "x"}, ["hostname", "valid keys", "customize"]),
     ({"port": 80}, ["host", "required"]),
     ({"host": "h", "port": 70000}, ["port"]),
-    ({"host": "h", "ssl": "no"}, ["ssl", "true or false"]),
+    ({"host": "h", "ssl": "maybe"}, ["ssl", "true or false"]),
     ({"host": "h", "platform": "other"}, ["platform"]),
 ])
 def test_bad_values_name_the_key_and_choices(entry, words):

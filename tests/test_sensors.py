@@ -359,7 +359,7 @@ def test_wrong_password_raises_and_starts_nothing(emulators):
     ({"customize": {"motoin": {"delay": 1}}}, ["motoin", "motion", "line_crossing"]),
     ({"customize": {"motion": {"delay": -1}}}, ["customize.motion.delay", ">= 0"]),
     ({"customize": {"motion": {"delay": float("nan")}}}, ["delay"]),
-    ({"customize": {"motion": {"ignored": "yes"}}}, ["customize.motion.ignored", "true or false"]),
+    ({"customize": {"motion": {"ignored": "maybe"}}}, ["customize.motion.ignored", "true or false"]),
     ({"customize": {"motion": {"hide": True}}}, ["hide", "delay, ignored"]),
     ({"hostname": "x"}, ["hostname", "valid keys", "host, port"]),
     ({"host": None}, ["host", "required"]),

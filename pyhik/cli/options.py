@@ -20,7 +20,8 @@ def device_arguments(parser: argparse.ArgumentParser, *, config: bool) -> None:
     parser.add_argument("--ssl", action="store_true", default=None, help="use HTTPS")
     tls = parser.add_mutually_exclusive_group()
     tls.add_argument("--ca-file", metavar="PATH",
-                     help="trust the device's certificate if this CA bundle (PEM) signed it")
+                     help="trust the device's certificate if this CA bundle (PEM file or "
+                          "c_rehash'd folder) signed it")
     tls.add_argument("--no-verify-ssl", action="store_true",
                      help="accept any certificate (prefer --ca-file)")
     parser.add_argument("--username", "-u", help="device user")
@@ -44,16 +45,20 @@ def password_of(args: argparse.Namespace) -> Optional[str]:
 
 
 def verify_from_args(args: argparse.Namespace) -> Union[bool, str]:
-    """requests' ``verify`` from --ca-file / --no-verify-ssl: a CA bundle path or a bool."""
+    """requests' ``verify`` from --ca-file / --no-verify-ssl: a CA bundle path or a bool
+    (checked by :func:`pyhik.isapi.http.check_verify`, as every ``verify_ssl`` is)."""
     from pyhik.errors import ConfigError
+    from pyhik.isapi.http import check_verify
 
     if getattr(args, "no_verify_ssl", False):
         return False
     ca_file = getattr(args, "ca_file", None)
     if ca_file:
-        if not os.path.isfile(ca_file):
-            raise ConfigError(f"--ca-file {ca_file}: no such file (a CA bundle in PEM form)")
-        return os.path.abspath(ca_file)
+        try:
+            return check_verify(os.path.abspath(os.path.expanduser(ca_file)))
+        except ConfigError:
+            raise ConfigError(f"--ca-file {ca_file}: no such file or folder (a CA bundle: "
+                              "a PEM file or a c_rehash'd folder)") from None
     return True
 
 

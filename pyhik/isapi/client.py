@@ -42,6 +42,7 @@ from .http import (
     check_verify,
     response_status,
     split_host,
+    url_host,
 )
 from .models import (
     Channel,
@@ -102,8 +103,7 @@ class IsapiClient:
         self.verify_ssl = check_verify(verify_ssl)
         self.username = username
         self.connect_timeout_s = float(timeout)
-        netloc = f"[{self.host}]" if ":" in self.host else self.host
-        self.base_url = f"{scheme}://{netloc}:{self.port}"
+        self.base_url = f"{scheme}://{url_host(self.host)}:{self.port}"
         self.session: requests.Session = NoRedirectSession()
         self.session.verify = self.verify_ssl
         self.auth: Optional[ChallengeAuth] = (

@@ -29,7 +29,7 @@ from pyhik.errors import ConfigError
 from .models import ResponseStatus, parse_response_status, parse_xml
 
 __all__ = ["challenge_schemes", "ChallengeAuth", "NoAuth", "NoRedirectSession", "split_host",
-           "response_status", "check_verify", "Verify", "MAX_ERROR_BODY_BYTES"]
+           "url_host", "response_status", "check_verify", "Verify", "MAX_ERROR_BODY_BYTES"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -196,21 +196,25 @@ def check_verify(verify_ssl: object) -> Verify:
         path = os.fspath(verify_ssl)
         if isinstance(path, str) and path.strip():
             if not os.path.exists(path):
-                raise ConfigError(f"verify_ssl: no CA bundle at {path!r}")
+                raise ConfigError(f"verify_ssl: no CA bundle file or folder at {path!r}")
             return path
     raise ConfigError(f"verify_ssl must be true, false or the path of a CA bundle, "
                       f"not {verify_ssl!r}")
 
 
-def split_host(host: str, port: Optional[int], ssl: Optional[bool]) -> Tuple[str, str, int]:
+def split_host(host: str, port: Union[int, str, None], ssl: Optional[bool]
+               ) -> Tuple[str, str, int]:
     """(scheme, host name, port) from what a user wrote: the one place that reads a host.
 
     ``host`` may be ``cam.local``, ``http://cam.local``, ``https://cam.local:8443``, an
-    IPv4 address, a bare IPv6 address (``::1``, ``fe80::1%eth0``: no port can follow it) or
-    a bracketed one (``[::1]``, ``[::1]:8080``, ``http://[::1]:8080``). A port in ``host``
-    wins over ``port``; ``port`` None means 80 for http, 443 for https. ``ssl`` None
-    leaves the scheme to ``host`` (http without one); True/False asks for https/http, and
-    contradicting a scheme written in ``host`` is an error. Raises ConfigError.
+    IPv4 address, a bare IPv6 address (``::1``: no port can follow it) or a bracketed one
+    (``[::1]``, ``[::1]:8080``, ``http://[::1]:8080``). A port in ``host`` wins over
+    ``port`` (an int, or digits as text: ``"8080"``); ``port`` None means 80 for http,
+    443 for https. ``ssl`` None leaves the scheme to ``host`` (http without one);
+    True/False asks for https/http, and contradicting a scheme written in ``host`` is an
+    error. Refused, with a ConfigError like every other fault: a user name or password in
+    the host (``admin:pw@cam``; never repeated in the message) and an IPv6 zone id
+    (``fe80::1%eth0``: requests cannot connect to one).
     """
     text = str(host or "").strip()
     if not text:
@@ -218,10 +222,13 @@ def split_host(host: str, port: Optional[int], ssl: Optional[bool]) -> Tuple[str
     written, sep, rest = text.partition("://")
     if not sep:
         written, rest = "", text
+    if "@" in rest.split("/", 1)[0]:  # checked first: no later message may quote it
+        raise ConfigError("the host must not carry a user name or password (user:password@): "
+                          "put the user name and password in username/password")
     scheme = written.lower()
     if scheme not in ("", "http", "https"):
         raise ConfigError(f"host {text!r}: the scheme must be http or https")
-    netloc = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    netloc = rest.split("/", 1)[0]
     if netloc.count(":") >= 2 and not netloc.startswith("["):
         netloc = f"[{netloc}]"  # a bare IPv6 address: it cannot carry a port
     try:
@@ -235,9 +242,12 @@ def split_host(host: str, port: Optional[int], ssl: Optional[bool]) -> Tuple[str
     name = parsed.hostname or ""
     if not name or any(c.isspace() for c in name):
         raise ConfigError(f"host {text!r}: no host name")
+    if "%" in name:
+        raise ConfigError(f"host {text!r}: IPv6 zone ids (%eth0) are not supported (requests "
+                          "cannot connect to them); use the device's global or ULA address")
     if ":" in name:
         try:
-            ipaddress.ip_address(name.split("%", 1)[0])
+            ipaddress.ip_address(name)
         except ValueError:
             raise ConfigError(f"host {text!r}: not a valid address") from None
     if ssl is not None:
@@ -250,9 +260,16 @@ def split_host(host: str, port: Optional[int], ssl: Optional[bool]) -> Tuple[str
     number = host_port if host_port is not None else port
     if number is None:
         number = 443 if scheme == "https" else 80
+    if isinstance(number, str) and number.strip().isdigit():
+        number = int(number)
     if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
         raise ConfigError(f"invalid port {number!r}")
     return scheme, name, number
+
+
+def url_host(name: str) -> str:
+    """A host name as a URL carries it: an IPv6 address in brackets (``[::1]``)."""
+    return f"[{name}]" if ":" in name else name
 
 
 def response_status(response: requests.Response) -> Optional[ResponseStatus]:

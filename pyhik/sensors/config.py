@@ -1,25 +1,28 @@
-"""Device configuration as the Home Assistant docs write it: validation and YAML loading.
+"""Device configuration as the Home Assistant docs write it, validated (the YAML file is read by
+:mod:`pyhik.sensors.yamlfile`).
 
 A configuration entry has exactly the keys of the documentation's examples::
 
     platform: hikvision      # optional here; entries of other platforms are skipped
     host: 192.168.1.64       # required; http://..., https://...:8443, ::1, [::1]:8080 too
     port: 80                 # default 80, or 443 with ssl; "80" (quoted) works too
-    ssl: false               # default false, or true for an https:// host; "false" works too
-    verify_ssl: true         # not in the docs: true, false, or a CA bundle file
+    ssl: false               # default false, or true for an https:// host; "no", "off" too
+    verify_ssl: true         # not in the docs: true, false, or a CA bundle file or folder
     username: user
     password: pass
     name: Front Porch        # default: the device's own name
     customize:
       motion:                # camera: the type's slug; NVR: slug_channel (motion_1)
         delay: 30            # seconds the sensor stays on after the event ends (default 0)
+                             # ("30" works too)
       line_crossing:
         ignored: true        # the sensor is not created (default false)
 
 Anything else is a :class:`~pyhik.errors.ConfigError` that names the key and the valid
-choices; nothing is half-applied. The host is read (scheme, IPv6, port) by
-:func:`pyhik.isapi.http.split_host` when the device is built; here only its scheme is
-looked at, to pick the defaults of ``ssl`` and ``port``.
+choices; nothing is half-applied. Values are read as Home Assistant's validators read them
+(``"30"`` is 30; ``yes``/``no``/``on``/``off``/``1``/``0`` are booleans). The host is read
+(scheme, IPv6, port, and the defaults of ``ssl`` and ``port``) by
+:func:`pyhik.isapi.http.split_host`, as everywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from pyhik.errors import ConfigError
+from pyhik.isapi.http import check_verify, split_host
 from pyhik.protocol import events
 
 PLATFORM = "hikvision"
@@ -70,6 +74,10 @@ class DeviceConfig:
     (requests' ``verify``); from the ``verify_ssl:`` key, ``--ca-file`` /
     ``--no-verify-ssl`` or Python."""
 
+    def __post_init__(self) -> None:
+        if "@" in str(self.host):  # user:password@host: refused, never shown in a repr
+            split_host(self.host, self.port, self.ssl)
+
 
 def canonical_key(key: str) -> str:
     """A customize key in slug form: ``"Line Crossing"`` and ``"i/o"`` (Home Assistant's own
@@ -101,6 +109,11 @@ def split_key(key: str) -> Tuple[events.EventType, Optional[int]]:
 
 
 def _number(where: str, value: Any, *, minimum: float = 0.0) -> float:
+    if isinstance(value, str):  # "30", as Home Assistant's vol.Coerce reads it
+        try:
+            value = float(value.strip())
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{where}: expected a number of seconds >= {minimum:g}, got {value!r}")
     if value < minimum:
@@ -108,35 +121,32 @@ def _number(where: str, value: Any, *, minimum: float = 0.0) -> float:
     return float(value)
 
 
-_BOOLEAN_WORDS = {"true": True, "false": False}
+_BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True, "enable": True,
+                  "0": False, "false": False, "no": False, "off": False, "disable": False}
+"""As Home Assistant's ``cv.boolean`` reads text."""
 
 
 def _boolean(where: str, value: Any) -> bool:
-    """true / false, as YAML booleans or quoted (``"false"``), as ``port: "80"`` is."""
+    """A boolean as Home Assistant's ``cv.boolean`` reads it: true/false, yes/no, on/off,
+    1/0 (as YAML values or quoted, as ``port: "80"`` is), or a number (0 is false)."""
     if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
         return _BOOLEAN_WORDS[value.strip().lower()]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
     if not isinstance(value, bool):
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     return value
 
 
 def _verify(value: Any, base_dir: Optional[str]) -> Union[bool, str]:
-    """verify_ssl: true, false, or a CA bundle file (relative to the config file's folder)."""
+    """verify_ssl: a boolean, or a CA bundle (relative to the config file's folder) that
+    :func:`~pyhik.isapi.http.check_verify` accepts, as everywhere."""
     if isinstance(value, str) and value.strip().lower() not in _BOOLEAN_WORDS:
         path = os.path.expanduser(value.strip())
-        if base_dir and not os.path.isabs(path):
+        if base_dir and path and not os.path.isabs(path):
             path = os.path.join(base_dir, path)
-        if not path or not os.path.isfile(path):
-            raise ConfigError(f"verify_ssl: no CA bundle file at {value!r}; expected true, "
-                              "false or the path of a CA certificate file (PEM)")
-        return path
+        return check_verify(path)
     return _boolean("verify_ssl", value)
-
-
-def written_scheme(host: str) -> str:
-    """``"https"`` / ``"http"`` when the host starts with one, else ``""``."""
-    scheme, sep, _ = host.strip().partition("://")
-    return scheme.lower() if sep else ""
 
 
 def _text(where: str, value: Any) -> Optional[str]:
@@ -191,21 +201,16 @@ def parse_device(raw: Any, *, verify_ssl: Union[bool, str] = True,
     host = _text("host", raw.get("host"))
     if not host or not host.strip():
         raise ConfigError("host: required (the camera's or NVR's address)")
-    scheme = written_scheme(host)
-    if raw.get("ssl") is None:
-        ssl = scheme == "https"
-    else:
-        ssl = _boolean("ssl", raw["ssl"])
-        if scheme in ("http", "https") and ssl != (scheme == "https"):
-            raise ConfigError(f"ssl: {str(ssl).lower()}, but host {host.strip()!r} says "
-                              f"{scheme}: drop one of the two")
+    ssl = None if raw.get("ssl") is None else _boolean("ssl", raw["ssl"])
     port = raw.get("port")
-    if port is None:
-        port = 443 if ssl else 80
     if isinstance(port, str) and port.strip().isdigit():
         port = int(port)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 0 < port < 65536):
         raise ConfigError(f"port: expected a number from 1 to 65535, got {port!r}")
+    # The one reading of a host: its scheme against ssl, its port, the defaults.
+    scheme, _, port = split_host(host, port, ssl)
+    ssl = scheme == "https"
     if raw.get("verify_ssl") is not None:
         verify_ssl = _verify(raw["verify_ssl"], base_dir)
     return DeviceConfig(

@@ -291,11 +291,10 @@ class DeviceSensors:
             return
         event = SensorChange(sensor, change.old, change.new, change.at, change.created,
                              change.sensor)
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                _LOGGER.exception("a sensor listener raised; the stream goes on")
+        watcher = self.device.watcher
+        for listener in self._listeners:  # through the watcher's gate: stop() is obeyed
+            if not watcher.call(listener, event):
+                return
 
     def add_connection_listener(self, listener: Callable[[bool], None]) -> None:
         self.device.watcher.add_connection_listener(listener)

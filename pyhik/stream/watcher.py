@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import Any, Callable, Iterable, Optional, Tuple
+from typing import Any, Callable, Iterable, Optional, Tuple, TypeVar
 
 from pyhik.errors import AuthenticationError, DeviceError, PermissionDeniedError
 from pyhik.isapi.client import PATH_ALERT_STREAM
@@ -30,7 +30,7 @@ from pyhik.protocol.templates import AlertParser
 from pyhik.state.book import Change, SensorBook
 
 from . import transport
-from .listeners import Listeners
+from .listeners import Gate, Listeners
 from .recovery import AUTH_RETRY_S, Backoff, Watchdog
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ MAX_AUTH_RETRY_S = 3600.0
 ChangeListener = Callable[[Change], None]
 ConnectionListener = Callable[[bool], None]
 AlertListener = Callable[[Alert], None]
+T = TypeVar("T")
 
 
 _zone: Tuple[float, Any] = (0.0, None)
@@ -61,16 +62,14 @@ def local_now() -> datetime:
     return datetime.fromtimestamp(now, zone)
 
 
-class _Run:
+class _Run(Gate):
     """One start()..stop() lifetime; a stale run's thread exits without side effects.
-    Also its thread's :class:`pyhik.stream.transport.StreamHooks`: it keeps the socket of the
-    current connection or attempt, for ``abort()`` to shut down from another thread."""
+    Its gate admits the callbacks; it is also its thread's
+    :class:`pyhik.stream.transport.StreamHooks`: it keeps the socket of the current
+    connection or attempt, for ``abort()`` to shut down from another thread."""
 
-    def __init__(self) -> None:
-        self.stopped = threading.Event()
-        self.lock = threading.Lock()
-        self.cond = threading.Condition(self.lock)
-        self.calls = 0  # callbacks running now (0 or 1: all run on the run's thread)
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
         self.thread: Optional[threading.Thread] = None
         self.sock: Any = None
         self.reader: Optional[transport.SocketReader] = None
@@ -97,25 +96,6 @@ class _Run:
             self.stopped.set()
             if self.sock is not None:
                 transport.shutdown(self.sock)
-
-    def enter(self) -> bool:
-        """Admit one callback; False once stopped (then it must not start)."""
-        with self.lock:
-            if self.stopped.is_set():
-                return False
-            self.calls += 1
-            return True
-
-    def leave(self) -> None:
-        with self.lock:
-            self.calls -= 1
-            if not self.calls and self.stopped.is_set():  # only stop() waits
-                self.cond.notify_all()
-
-    def wait_calls(self, timeout: float) -> bool:
-        """Wait (bounded) until no callback runs; True if none does."""
-        with self.cond:
-            return self.cond.wait_for(lambda: not self.calls, max(0.0, timeout))
 
 
 class AlertWatcher:
@@ -165,6 +145,16 @@ class AlertWatcher:
     def remove_alert_listener(self, listener: AlertListener) -> None:
         self._alert_listeners.remove(listener)
 
+    def call(self, listener: Callable[[T], None], arg: T) -> bool:
+        """Call a face's own ``listener(arg)`` from inside a listener of this watcher,
+        through the same gate as the watcher's own: not once stopped (a listener that
+        stopped the stream was the last), a raise logged. False when it did not run:
+        then call no more. Only the current run's thread gets through."""
+        run = self._run
+        if run is None or run.thread is not threading.current_thread():
+            return False
+        return run.call(listener, arg)
+
     # -- lifecycle ------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
@@ -178,7 +168,7 @@ class AlertWatcher:
         """Start the stream thread (returns at once); a no-op while running."""
         if self.running:
             return
-        run = self._run = _Run()
+        run = self._run = _Run(str(self.name))
         run.thread = threading.Thread(target=self._loop, args=(run,), name=f"pyhik-{self.name}",
                                       daemon=True)
         run.thread.start()
@@ -186,7 +176,8 @@ class AlertWatcher:
     def stop(self, timeout: float = STOP_JOIN_S) -> None:
         """Stop the stream; returns within ``timeout`` seconds in all (one deadline).
 
-        Once it returns, no callback of this watcher starts any more. The stream's socket
+        Once it returns, no callback of this watcher starts any more (nor one a face
+        calls through :meth:`call`). The stream's socket
         is shut down at once, in any phase (connecting, logging in, streaming); a callback
         already running is waited for, and then the thread, within the same deadline (a
         callback still running at the deadline is left to finish on its own). Called from
@@ -334,7 +325,7 @@ class AlertWatcher:
 
     def _handle(self, run: _Run, alert: Alert, now: float) -> None:
         for listener in self._alert_listeners:
-            self._call(run, listener, alert)
+            run.call(listener, alert)
         with self.state_lock:
             if run.stopped.is_set():  # a stopped run must not touch the book a new run uses
                 return
@@ -370,25 +361,13 @@ class AlertWatcher:
                 return
             self._connected = connected
         for listener in self._connection_listeners:
-            self._call(run, listener, connected)
+            run.call(listener, connected)
 
     def _dispatch(self, run: _Run, changes: Iterable[Change]) -> None:
         for change in changes:
             for listener in self._change_listeners:
-                if not self._call(run, listener, change):
+                if not run.call(listener, change):
                     return
-
-    def _call(self, run: _Run, listener: Callable[[Any], None], arg: Any) -> bool:
-        """Run one callback unless the run is stopped (False then)."""
-        if not run.enter():
-            return False
-        try:
-            listener(arg)
-        except Exception:
-            _LOGGER.exception("%s: a listener raised; the stream goes on", self.name)
-        finally:
-            run.leave()
-        return True
 
 
 def _describe(err: BaseException, limit_s: float) -> str:
