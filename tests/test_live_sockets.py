@@ -245,6 +245,80 @@ def test_stop_during_the_tls_handshake_leaves_no_thread_and_no_socket():
         server.close()
 
 
+class TlsStreamServer:
+    """Completes each TLS handshake, answers the first request with the headers of an
+    alert stream and then sends nothing. Counts streams begun and connections open."""
+
+    HEADERS = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+               b"Content-Type: multipart/mixed; boundary=boundary\r\n\r\n")
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cond = threading.Condition()
+        self.open = self.streams = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _count(self, name: str, step: int) -> None:
+        with self.cond:
+            setattr(self, name, getattr(self, name) + step)
+            self.cond.notify_all()
+
+    def _serve(self, conn: socket.socket) -> None:
+        self._count("open", 1)
+        try:
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += tls.recv(65536) or b"\r\n\r\n"
+                tls.sendall(self.HEADERS)
+                self._count("streams", 1)
+                while tls.recv(65536):
+                    pass
+        except OSError:  # the client went away: that is what the test waits for
+            pass
+        finally:
+            conn.close()
+            self._count("open", -1)
+
+    def wait(self, predicate, timeout: float = 5.0) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self), timeout)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
+def test_stop_while_streaming_over_tls_leaves_no_thread_and_no_socket(pki):  # noqa: F811
+    server = TlsStreamServer(pki.good)
+    device = HikDevice("127.0.0.1", server.port, "admin", PASSWORD, ssl=True,
+                       verify_ssl=str(pki.ca), **fast_options(watchdog=Watchdog()))
+    try:
+        for cycle in range(1, 4):
+            device.start()
+            assert server.wait(lambda s, cycle=cycle: s.streams >= cycle), \
+                f"cycle {cycle}: the stream did not open"
+            start = time.monotonic()
+            device.stop()
+            assert time.monotonic() - start < 1.0
+            assert pyhik_threads(server.port) == []
+            assert peer_sockets(server.port) == set(), f"cycle {cycle}: a socket is open"
+            assert server.wait(lambda s: s.open == 0, timeout=1.0), f"{server.open} open"
+    finally:
+        device.close()
+        server.close()
+
+
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
 def test_a_connect_that_gets_no_answer_still_times_out_as_a_connect_timeout():
     hole = Blackhole(socket.AF_INET)
