@@ -392,7 +392,8 @@ def test_the_stream_verifies_tls_as_every_other_request(pki, serve, monkeypatch,
 
 def test_no_private_attribute_of_urllib3_or_http_client_is_used():
     root = Path(__file__).resolve().parent.parent / "pyhik"
-    private = re.compile(r"\.(_fp|chunk_left|_connection|_sock|_original_response|_safe_read)\b")
+    private = re.compile(r"\.(_fp|chunk_left|_connection|_sock|_original_response|_safe_read"
+                         r"|_sslobj|_new_conn|_prepare_conn|_get_conn|_preloaded_ssl_context)\b")
     used = [f"{p.name}: {m.group(0)}" for p in root.rglob("*.py")
             for m in private.finditer(p.read_text())]
     assert used == []
