@@ -6,14 +6,16 @@ import os
 import re
 import selectors
 import socket
+import ssl
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from conftest import fast_options
+from test_security_tls import pki, serve  # noqa: F401 - fixtures: a test CA, TLS servers
 
-from pyhik.errors import DeviceUnreachableError
+from pyhik.errors import DeviceError, DeviceUnreachableError, UnsupportedDeviceError
 from pyhik.isapi.client import IsapiClient
 from pyhik.stream import transport
 from pyhik.stream.device import HikDevice
@@ -26,7 +28,8 @@ DIGEST_401 = (b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"
 
 class SilentServer:
     """Accepts TCP connections and never answers (``login``: answers each connection's
-    first request with a Digest challenge, then nothing). Counts connections still open."""
+    first request with a Digest challenge, then nothing). Counts connections still open,
+    connections that sent something (``heard``: a TLS client's hello, say) and requests."""
 
     def __init__(self, login: bool = False) -> None:
         self.login = login
@@ -34,6 +37,7 @@ class SilentServer:
         self.port = self.listener.getsockname()[1]
         self.cond = threading.Condition()
         self.open = 0
+        self.heard = 0
         self.requests = 0
         self._sel = selectors.DefaultSelector()
         self._sel.register(self.listener, selectors.EVENT_READ)
@@ -46,7 +50,7 @@ class SilentServer:
             for key, _ in self._sel.select(0.05):
                 if key.fileobj is self.listener:
                     conn, _ = self.listener.accept()
-                    self._sel.register(conn, selectors.EVENT_READ, data=[b"", False])
+                    self._sel.register(conn, selectors.EVENT_READ, data=[b"", False, False])
                     with self.cond:
                         self.open += 1
                         self.cond.notify_all()
@@ -63,6 +67,11 @@ class SilentServer:
                         self.open -= 1
                         self.cond.notify_all()
                     continue
+                if not state[2]:
+                    state[2] = True
+                    with self.cond:
+                        self.heard += 1
+                        self.cond.notify_all()
                 state[0] += data
                 while b"\r\n\r\n" in state[0]:
                     _, state[0] = state[0].split(b"\r\n\r\n", 1)
@@ -141,19 +150,28 @@ class Blackhole:
         pytest.skip("this kernel answers SYNs beyond the listen backlog")
 
     def connecting(self):
-        """Inodes of the sockets (of any process) with a SYN out to this port."""
-        table = Path("/proc/net/tcp" if self.family == socket.AF_INET else "/proc/net/tcp6")
-        found = set()
-        for line in table.read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "02" and int(fields[2].rsplit(":", 1)[1], 16) == self.port:
-                found.add(fields[9])  # 02: SYN_SENT
-        return found
+        """Inodes of this process's sockets with a SYN out to this port."""
+        return peer_sockets(self.port, state="02")  # 02: SYN_SENT
 
     def close(self) -> None:
         for sock in self.queued:
             sock.close()
         self.listener.close()
+
+
+def peer_sockets(port, state=None):
+    """Inodes of this process's open TCP sockets whose peer's port is ``port`` (and whose
+    /proc/net/tcp state is ``state``, if given). Counting only these, a socket opened
+    meanwhile by a thread some earlier test left behind does not count."""
+    found = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port and state in (None, fields[3]):
+                found.add(fields[9])
+    return found & open_sockets()
 
 
 def open_sockets():
@@ -189,7 +207,7 @@ def test_stop_while_the_tcp_connect_gets_no_answer_leaves_no_thread_and_no_socke
                        verify_ssl=False, **fast_options())  # a 10 s connect timeout, as live
     try:
         for cycle in range(1, 6):
-            before = open_sockets()
+            before = peer_sockets(hole.port)  # the queued connections that fill the backlog
             device.start()
             assert wait_until(lambda: hole.connecting() & open_sockets()), \
                 f"cycle {cycle}: no SYN went out"
@@ -200,10 +218,105 @@ def test_stop_while_the_tcp_connect_gets_no_answer_leaves_no_thread_and_no_socke
             assert [t.name for t in threading.enumerate()
                     if t.name == f"pyhik-{host}:{hole.port}" and t.is_alive()] == []
             assert syn & open_sockets() == set(), f"cycle {cycle}: the connecting socket is open"
-            assert open_sockets() - before == set(), f"cycle {cycle}: a new socket is open"
+            assert peer_sockets(hole.port) - before == set(), f"cycle {cycle}: a socket is open"
     finally:
         device.close()
         hole.close()
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
+def test_stop_during_the_tls_handshake_leaves_no_thread_and_no_socket():
+    server = SilentServer()  # takes the TCP connection, never answers the TLS client hello
+    device = HikDevice("127.0.0.1", server.port, "admin", PASSWORD, ssl=True,
+                       verify_ssl=False, **fast_options())  # a 10 s connect timeout, as live
+    try:
+        for cycle in range(1, 6):
+            device.start()
+            assert server.wait(lambda s, cycle=cycle: s.heard >= cycle), \
+                f"cycle {cycle}: no TLS client hello reached the server"
+            start = time.monotonic()
+            device.stop()
+            assert time.monotonic() - start < 1.0
+            assert pyhik_threads(server.port) == []
+            assert peer_sockets(server.port) == set(), f"cycle {cycle}: a socket is open"
+            assert server.wait(lambda s: s.open == 0, timeout=1.0), f"{server.open} open"
+    finally:
+        device.close()
+        server.close()
+
+
+class TlsStreamServer:
+    """Completes each TLS handshake, answers the first request with the headers of an
+    alert stream and then sends nothing. Counts streams begun and connections open."""
+
+    HEADERS = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+               b"Content-Type: multipart/mixed; boundary=boundary\r\n\r\n")
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cond = threading.Condition()
+        self.open = self.streams = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _count(self, name: str, step: int) -> None:
+        with self.cond:
+            setattr(self, name, getattr(self, name) + step)
+            self.cond.notify_all()
+
+    def _serve(self, conn: socket.socket) -> None:
+        self._count("open", 1)
+        try:
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += tls.recv(65536) or b"\r\n\r\n"
+                tls.sendall(self.HEADERS)
+                self._count("streams", 1)
+                while tls.recv(65536):
+                    pass
+        except OSError:  # the client went away: that is what the test waits for
+            pass
+        finally:
+            conn.close()
+            self._count("open", -1)
+
+    def wait(self, predicate, timeout: float = 5.0) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self), timeout)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
+def test_stop_while_streaming_over_tls_leaves_no_thread_and_no_socket(pki):  # noqa: F811
+    server = TlsStreamServer(pki.good)
+    device = HikDevice("127.0.0.1", server.port, "admin", PASSWORD, ssl=True,
+                       verify_ssl=str(pki.ca), **fast_options(watchdog=Watchdog()))
+    try:
+        for cycle in range(1, 4):
+            device.start()
+            assert server.wait(lambda s, cycle=cycle: s.streams >= cycle), \
+                f"cycle {cycle}: the stream did not open"
+            start = time.monotonic()
+            device.stop()
+            assert time.monotonic() - start < 1.0
+            assert pyhik_threads(server.port) == []
+            assert peer_sockets(server.port) == set(), f"cycle {cycle}: a socket is open"
+            assert server.wait(lambda s: s.open == 0, timeout=1.0), f"{server.open} open"
+    finally:
+        device.close()
+        server.close()
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc")
@@ -243,9 +356,44 @@ def test_a_refused_connect_fails_as_without_the_stream_transport():
     assert "refused" in errors[0].lower() and errors[1] == errors[0]
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+@pytest.mark.parametrize("server, verify, outcome", [
+    ("good", "ca", None),
+    ("good", True, "the certificate is not trusted"),
+    ("good", "other_ca", "not trusted by the CA bundle"),
+    ("wrong_name", "ca", "not valid for this host name or address"),
+    ("wrong_name", False, None),
+    ("plain", True, "this port speaks plain HTTP"),
+])
+def test_the_stream_verifies_tls_as_every_other_request(pki, serve, monkeypatch,  # noqa: F811
+                                                        server, verify, outcome):
+    # requests lets this variable override a request's verify; pyhik's setting must win
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.other_ca if verify else pki.ca))
+    port = serve(None if server == "plain" else getattr(pki, server))
+    verify = str(getattr(pki, verify)) if isinstance(verify, str) else verify
+    client = IsapiClient("https://127.0.0.1", port, "admin", PASSWORD, verify_ssl=verify,
+                         timeout=5)
+    transport.mount(client.session, [client.base_url + "/ISAPI/Event/notification/alertStream",
+                                     client.base_url + "/Event/notification/alertStream"])
+    hooks = Hooks()
+    try:
+        with transport.serving(hooks), pytest.raises(DeviceError) as caught:
+            client.open_alert_stream(read_timeout=5)
+    finally:
+        client.close()
+    if outcome is None:  # the handshake went through and was reported to the hooks
+        assert isinstance(caught.value, UnsupportedDeviceError), str(caught.value)
+        assert any(isinstance(sock, ssl.SSLSocket) for sock in hooks.attempts)
+        assert hooks.sockets and all(isinstance(s, ssl.SSLSocket) for s in hooks.sockets)
+    else:
+        assert outcome in str(caught.value)
+        assert hooks.sockets == []
+
+
 def test_no_private_attribute_of_urllib3_or_http_client_is_used():
     root = Path(__file__).resolve().parent.parent / "pyhik"
-    private = re.compile(r"\.(_fp|chunk_left|_connection|_sock|_original_response|_safe_read)\b")
+    private = re.compile(r"\.(_fp|chunk_left|_connection|_sock|_original_response|_safe_read"
+                         r"|_sslobj|_new_conn|_prepare_conn|_get_conn|_preloaded_ssl_context)\b")
     used = [f"{p.name}: {m.group(0)}" for p in root.rglob("*.py")
             for m in private.finditer(p.read_text())]
     assert used == []

@@ -9,6 +9,9 @@ connection attempt first, on a socket the stream thread's hooks know from the st
 the caller then closes it and lets urllib3 connect as usual. That costs one extra TCP
 handshake per stream open, which a device that just answered one serves at once.
 
+For https, the TLS handshake that follows is stoppable too: the stream transport's TLS
+context reports the TLS socket before it (:mod:`pyhik.stream.transport`).
+
 The DNS lookup (``getaddrinfo``) cannot be interrupted: for a host name whose lookup
 hangs, the thread ends only when the resolver gives up (an IP address, the usual
 device address, is not looked up at all). No socket of ours is open meanwhile.

@@ -11,6 +11,9 @@ extension points only, the same under urllib3 1.26 and 2.x:
   the alert stream's URLs; its pool manager's ``pool_classes_by_scheme`` give pools whose
   ``ConnectionCls`` reports ``self.sock`` after ``connect()`` (and, before it, reaches the
   device on a socket of its own that ``stop()`` can shut down: :mod:`pyhik.stream.dial`);
+* an HTTPS connection gets an ``ssl_context`` made as urllib3 makes one, whose
+  ``sslsocket_class`` reports the TLS socket before its handshake, so that ``stop()`` can
+  shut it down while a device that took the TCP connection never answers the TLS hello;
 * those connections' ``response_class`` (http.client builds each response with
   ``response_class(sock, method=...)``, a hook urllib3 documents) gives http.client a
   buffered file over a :class:`SocketReader`, which the stream thread then reads itself.
@@ -33,9 +36,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protoco
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError
+from urllib3.util.ssl_ import create_urllib3_context, resolve_cert_reqs
 
 from pyhik.protocol.chunked import ChunkedDecoder
 
@@ -82,7 +87,10 @@ def _hooks() -> Optional[StreamHooks]:
 def shutdown(sock: Any) -> None:
     """Shut a socket down (both ways) so that a read blocked on it returns at once."""
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        if isinstance(sock, ssl.SSLSocket):  # its TCP connection only: SSLSocket.shutdown()
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # drops the TLS state another
+        else:                                               # thread may be about to use
+            sock.shutdown(socket.SHUT_RDWR)
     except (OSError, ValueError):  # not connected, or already closed
         pass
 
@@ -201,7 +209,45 @@ class _StreamHTTPConnection(_ReportingConnection, HTTPConnection):  # type: igno
 
 
 class _StreamHTTPSConnection(_ReportingConnection, HTTPSConnection):  # type: ignore[misc]
-    pass
+    def connect(self) -> None:
+        if _hooks() is not None:
+            self.ssl_context = _tls_context(self.cert_reqs, self.ca_certs, self.ca_cert_dir,
+                                            getattr(self, "ca_cert_data", None))
+        super().connect()
+
+
+class _ReportingTLSSocket(ssl.SSLSocket):
+    """A TLS socket that reports itself to the thread's hooks during its handshake."""
+
+    def do_handshake(self, *args: Any, **kwargs: Any) -> None:
+        hooks = _hooks()
+        if hooks is None:
+            super().do_handshake(*args, **kwargs)
+            return
+        try:
+            if not hooks.connecting(self):
+                raise dial.Aborted("the alert stream was stopped")
+            super().do_handshake(*args, **kwargs)
+        finally:
+            hooks.connecting(None)  # under the stream's lock: stop() is done with it before close
+
+
+def _tls_context(cert_reqs: Any, ca_certs: Optional[str], ca_cert_dir: Optional[str],
+                 ca_cert_data: Any) -> ssl.SSLContext:
+    """A new context for one connection, as urllib3 makes one when none is given, whose
+    sockets are :class:`_ReportingTLSSocket` (``sslsocket_class``, a public hook).
+
+    urllib3 still applies the connection's verify settings to it (the verify mode, the
+    CA bundle or directory requests passed for ``verify``, the host name check). A given
+    context, unlike its own, gets no default CAs from urllib3: when requests passes none
+    while verifying (2.32.0-2.32.4 bring a context of their own for ``verify=True``
+    instead), this one trusts what requests' context does, its default bundle."""
+    mode = resolve_cert_reqs(cert_reqs)
+    context = create_urllib3_context(cert_reqs=mode)
+    if mode != ssl.CERT_NONE and not (ca_certs or ca_cert_dir or ca_cert_data):
+        context.load_verify_locations(DEFAULT_CA_BUNDLE_PATH)
+    context.sslsocket_class = _ReportingTLSSocket
+    return context
 
 
 class _StreamHTTPPool(HTTPConnectionPool):
