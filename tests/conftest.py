@@ -1,5 +1,6 @@
 """Shared helpers for the live tests: emulated devices and change recorders."""
 
+import socket
 import threading
 from typing import Any, Callable, List
 
@@ -60,6 +61,16 @@ class Recorder:
 
     def wait_count(self, n: int, timeout: float = WAIT_S) -> bool:
         return self.wait_for(lambda items: len(items) >= n, timeout)
+
+
+def can_bind_ipv6_loopback() -> bool:
+    """This machine can listen on ::1 (tests of IPv6 hosts skip where it cannot)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def fast_options(**overrides: Any) -> dict:

@@ -2,10 +2,9 @@
 
 import logging
 import os
-import socket
 
 import pytest
-from conftest import fast_options
+from conftest import can_bind_ipv6_loopback, fast_options
 
 from pyhik.cli.main import main
 from pyhik.emulator import TriggerSpec
@@ -17,15 +16,6 @@ from pyhik.sensors.config import DeviceConfig, parse_device
 PASSWORD = "S3cret!"
 SECRET = "Secr3t"
 TRIGGERS = [TriggerSpec("VMD", channel=1)]
-
-
-def _can_bind_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def client_sockets(port):
@@ -90,7 +80,7 @@ def test_split_host_refuses_ipv6_zone_ids(host):
 
 
 # -- E / G: get_video_channels reads hosts like every entry point; a port as text -------
-@pytest.mark.skipif(not _can_bind_ipv6_loopback(), reason="cannot bind the IPv6 loopback ::1")
+@pytest.mark.skipif(not can_bind_ipv6_loopback(), reason="cannot bind the IPv6 loopback ::1")
 @pytest.mark.parametrize("host", ["http://[::1]", "[::1]", "::1"])
 def test_get_video_channels_on_the_ipv6_loopback(emulators, host):
     emu = emulators("Front Porch", password=PASSWORD, triggers=TRIGGERS, host="::1")

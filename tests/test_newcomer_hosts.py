@@ -1,14 +1,13 @@
 """One reading of a host for every entry point: host, http://host, https://host:8443, ::1, [::1]."""
 
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import fast_options
+from conftest import can_bind_ipv6_loopback, fast_options
 
 import pyhik
 from pyhik.cli.check import run_check
@@ -26,16 +25,7 @@ TRIGGERS = [TriggerSpec("VMD", channel=1)]
 ROOT = Path(pyhik.__file__).resolve().parent.parent
 
 
-def _can_bind_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-needs_ipv6 = pytest.mark.skipif(not _can_bind_ipv6_loopback(),
+needs_ipv6 = pytest.mark.skipif(not can_bind_ipv6_loopback(),
                                 reason="this machine cannot bind the IPv6 loopback ::1")
 
 
@@ -103,7 +93,7 @@ def test_hikcamera_on_the_ipv6_loopback(emulators, form):
 
 @pytest.mark.parametrize("host", ["http://127.0.0.1", "127.0.0.1", "::1"])
 def test_device_sensors_from_config(emulators, host):
-    if ":" in host.replace("://", "") and not _can_bind_ipv6_loopback():
+    if ":" in host.replace("://", "") and not can_bind_ipv6_loopback():
         pytest.skip("this machine cannot bind the IPv6 loopback ::1")
     emu = emulators("Front Porch", password=PASSWORD, triggers=TRIGGERS,
                     host="::1" if host == "::1" else "127.0.0.1")
