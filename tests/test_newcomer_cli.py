@@ -257,8 +257,8 @@ def test_a_lost_and_restored_stream_is_reported_once(emulators, caplog, as_json)
         assert re.fullmatch(r"Front Porch: alert stream lost \(.+\), reconnecting", said[1])
         assert said[2] == "Front Porch: alert stream restored"
         assert logged == []
-    from pyhik.cli import console
-    assert console._STREAM_REPORTS._reasons == {}
+    from pyhik.stream.watcher import CONNECTION_LOGGER
+    assert CONNECTION_LOGGER.filters == []  # stop_hubs gives the stream its log lines back
 
 
 class Terminal(io.StringIO):

@@ -15,7 +15,9 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Set, TextIO
+
+from pyhik.stream.watcher import CONNECTION_LOGGER
 
 __all__ = ["FIRST_CONNECT_S", "Printer", "start_hubs", "stop_hubs", "wait_until",
            "run_with_signals"]
@@ -141,73 +143,52 @@ def _await_streams(hubs: Sequence[Any], timeout_s: float, stop: threading.Event)
 
 
 class _QuietStreamErrors(logging.Filter):
-    """While ``watch`` starts, the stream thread's log line for a refused login or
-    permission is dropped: the command reports that error itself, in one line."""
-
-    _LOGGER_NAME = "pyhik.stream.watcher"
+    """While ``watch`` starts, the stream's refused login or permission is not logged: the
+    command reports that error itself, in one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno >= logging.ERROR and record.exc_info is None)
+        return record.levelno < logging.ERROR
 
     def __enter__(self) -> "_QuietStreamErrors":
-        logging.getLogger(self._LOGGER_NAME).addFilter(self)
+        CONNECTION_LOGGER.addFilter(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        logging.getLogger(self._LOGGER_NAME).removeFilter(self)
+        CONNECTION_LOGGER.removeFilter(self)
 
 
-class _StreamReports(logging.Filter):
-    """Keeps the stream thread's "alert stream lost" / "restored" log lines of devices
-    whose changes are printed from being said twice: the printed line reports it, with
-    the reason of a loss taken from the dropped log line."""
-
-    LOGGER_NAME = "pyhik.stream.watcher"
+class _PrintedConnections(logging.Filter):
+    """While hubs whose connection changes are printed run, the stream's own connected /
+    lost / restored log lines (below ERROR) are not logged: they would say it twice."""
 
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
-        self._reasons: Dict[str, Optional[str]] = {}
-
-    def watch(self, name: str) -> None:
-        with self._lock:
-            self._reasons[name] = None
-        logging.getLogger(self.LOGGER_NAME).addFilter(self)  # once: addFilter dedupes
-
-    def forget(self, name: str) -> None:
-        with self._lock:
-            self._reasons.pop(name, None)
-
-    def reason(self, name: str) -> Optional[str]:
-        """The reason of the last loss logged for ``name`` (then forgotten)."""
-        with self._lock:
-            why = self._reasons.get(name)
-            if name in self._reasons:
-                self._reasons[name] = None
-            return why
+        self._hubs: Set[int] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if record.levelno >= logging.ERROR or not args:
-            return True
-        message, name = str(record.msg), str(args[0])
+        return record.levelno >= logging.ERROR
+
+    def add(self, hub: Any) -> None:
         with self._lock:
-            if name not in self._reasons:
-                return True
-            if "alert stream lost" in message:
-                self._reasons[name] = str(args[1]) if len(args) > 1 else None
-                return False
-            return "alert stream restored" not in message
+            self._hubs.add(id(hub))
+            CONNECTION_LOGGER.addFilter(self)  # once: addFilter dedupes
+
+    def discard(self, hub: Any) -> None:
+        with self._lock:
+            self._hubs.discard(id(hub))
+            if not self._hubs:
+                CONNECTION_LOGGER.removeFilter(self)
 
 
-_STREAM_REPORTS = _StreamReports()
+_PRINTED_CONNECTIONS = _PrintedConnections()
 
 
 def _report_connection(printer: Printer, hub: Any) -> None:
     """Print "connected", then "lost (why), reconnecting" and "restored", once each time."""
-    name = hub.device.watcher.name
+    watcher = hub.device.watcher
     if not printer.as_json:  # JSON lines carry sensors only: the log line reports it there
-        _STREAM_REPORTS.watch(name)
+        _PRINTED_CONNECTIONS.add(hub)
     ever = threading.Event()
 
     def report(up: bool) -> None:
@@ -215,7 +196,7 @@ def _report_connection(printer: Printer, hub: Any) -> None:
             printer.note(f"{hub.name}: alert stream {'restored' if ever.is_set() else 'connected'}")
             ever.set()
         else:
-            why = _STREAM_REPORTS.reason(name)
+            why = watcher.loss_reason
             printer.note(f"{hub.name}: alert stream lost{f' ({why})' if why else ''}, reconnecting")
 
     hub.add_connection_listener(report)
@@ -224,7 +205,7 @@ def _report_connection(printer: Printer, hub: Any) -> None:
 def stop_hubs(hubs: Iterable[Any]) -> None:
     hubs = list(hubs)
     for hub in hubs:
-        _STREAM_REPORTS.forget(hub.device.watcher.name)
+        _PRINTED_CONNECTIONS.discard(hub)
     threads = [threading.Thread(target=hub.close, daemon=True) for hub in hubs]
     for thread in threads:
         thread.start()
@@ -253,5 +234,3 @@ def run_with_signals(body: Callable[[threading.Event], int]) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-

@@ -34,6 +34,9 @@ from .listeners import Gate, Listeners
 from .recovery import AUTH_RETRY_S, Backoff, Watchdog
 
 _LOGGER = logging.getLogger(__name__)
+CONNECTION_LOGGER = logging.getLogger(__name__ + ".connection")
+"""The stream's connected / lost / restored lines and refused logins; a face that reports
+them itself (``pyhik watch``) quiets this logger instead of matching message text."""
 
 STOP_JOIN_S = 1.0
 MAX_AUTH_RETRY_S = 3600.0
@@ -123,6 +126,8 @@ class AlertWatcher:
         self._failures = 0
         self._lost_at: Optional[float] = None
         self.last_error: Optional[BaseException] = None
+        self.loss_reason: Optional[str] = None
+        """Why the stream was last lost (set before the connection listeners hear of it)."""
         base, path = getattr(client, "base_url", None), PATH_ALERT_STREAM  # an IsapiClient's
         self._adapter = None if base is None else transport.mount(  # old firmware: no /ISAPI
             client.session, [base + path, base + path[len("/ISAPI"):]])
@@ -223,7 +228,8 @@ class AlertWatcher:
                 # 5 min, then 10, 20, 40, 60: at most 3 failed logins in any 30 minutes,
                 # under the 5 (users) or 7 (admin) that lock the client out.
                 wait_s = min(self._auth_retry_s * 2 ** (refusals - 1), MAX_AUTH_RETRY_S)
-                _LOGGER.error("%s: %s (next try in %.0f s)", self.name, err, wait_s)
+                self.loss_reason = str(err)
+                CONNECTION_LOGGER.error("%s: %s (next try in %.0f s)", self.name, err, wait_s)
                 self._lost(run)
                 self._sleep(run, wait_s)
                 continue
@@ -253,19 +259,21 @@ class AlertWatcher:
         self._failures += 1
         if self._failures == 1:
             self._lost_at = self._clock()
-            _LOGGER.warning("%s: alert stream lost (%s); reconnecting", self.name, why)
+            self.loss_reason = why
+            CONNECTION_LOGGER.warning("%s: alert stream lost (%s); reconnecting", self.name, why)
         else:
             _LOGGER.debug("%s: reconnect attempt %d failed (%s)", self.name, self._failures, why)
 
     def _log_connected(self) -> None:
         if self._failures and self._lost_at is not None:
-            _LOGGER.info("%s: alert stream restored after %.1f s (%d failed attempts)",
-                         self.name, self._clock() - self._lost_at, self._failures - 1)
+            CONNECTION_LOGGER.info("%s: alert stream restored after %.1f s (%d failed attempts)",
+                                   self.name, self._clock() - self._lost_at, self._failures - 1)
         else:
-            _LOGGER.info("%s: alert stream connected", self.name)
+            CONNECTION_LOGGER.info("%s: alert stream connected", self.name)
         self._failures = 0
         self._lost_at = None
         self.last_error = None
+        self.loss_reason = None
 
     def _stream_once(self, run: _Run) -> None:
         """Read one connection until it ends (``run.delivered`` tells if it was healthy)."""
