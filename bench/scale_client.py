@@ -15,7 +15,7 @@ process only; never the library's code):
 ``--switchinterval S`` (sys.setswitchinterval), ``--gc-freeze`` (gc.freeze() once every
 camera is open), ``--gc-threshold A,B,C`` (gc.set_threshold), ``--gc-off``, and
 ``--py-spy FILE`` (py-spy samples the thread holding the GIL, during the run only),
-``--read-size N`` (this pyhik's pyhik.stream.watcher.READ_SIZE, monkeypatched). Garbage
+``--read-size N`` (this pyhik's pyhik.stream.transport.READ_SIZE, monkeypatched). Garbage
 collections during the run are always counted and timed per generation (gc.callbacks).
 """
 
@@ -168,8 +168,8 @@ def main() -> int:
     if opts.switchinterval:
         sys.setswitchinterval(opts.switchinterval)
     if opts.read_size:
-        import pyhik.stream.watcher  # this pyhik only: its stream read size, patched here alone
-        pyhik.stream.watcher.READ_SIZE = opts.read_size  # type: ignore[attr-defined]
+        import pyhik.stream.transport  # this pyhik only: its stream read size, patched here alone
+        pyhik.stream.transport.READ_SIZE = opts.read_size  # type: ignore[attr-defined]
     if opts.gc_threshold:
         gc.set_threshold(*(int(v) for v in opts.gc_threshold.split(",")))
     gc_timer = GcTimer()
