@@ -221,6 +221,28 @@ def test_a_waiting_read_holds_no_read_buffer():
         b.close()
 
 
+def test_reads_grow_while_bytes_keep_coming_and_shrink_when_quiet():
+    a, b = socket.socketpair()
+    try:
+        reader = transport.SocketReader(a)
+        read = transport.body_reader({}, reader, io.BufferedReader(reader))
+        reader.until(lambda: 1.0)
+        sender = threading.Thread(target=b.sendall, args=(b"x" * (8 * transport.READ_SIZE),))
+        sender.start()
+        sizes = []
+        while sum(sizes) < 8 * transport.READ_SIZE:
+            sizes.append(len(read() or b""))
+        sender.join(5)
+        assert sizes[0] == transport.QUIET_READ_SIZE and max(sizes) == transport.READ_SIZE
+        b.sendall(b"<alert/>")
+        assert read() == b"<alert/>"
+        b.sendall(b"y" * transport.READ_SIZE)
+        assert len(read()) == transport.QUIET_READ_SIZE  # quiet again: small reads first
+    finally:
+        a.close()
+        b.close()
+
+
 def test_body_reader_stops_at_content_length_and_refuses_an_encoding():
     a, b = socket.socketpair()
     try:

@@ -38,9 +38,18 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from pyhik.protocol.chunked import ChunkedDecoder
 
 __all__ = ["StreamHooks", "SocketReader", "StreamAdapter", "serving", "mount", "shutdown",
-           "body_reader", "READ_SIZE"]
+           "body_reader", "READ_SIZE", "QUIET_READ_SIZE"]
 
 READ_SIZE = 65536
+"""The most one read of the body takes (while alerts come faster than they are read)."""
+QUIET_READ_SIZE = 4096
+"""A read's size while the stream is quiet: an alert is about 1 KiB, and every read makes
+a buffer this large before the socket says how much it has (a thousand quiet streams
+making 64 KiB ones spread the allocator's arenas). A read that fills it doubles it, up
+to READ_SIZE; one that takes less than this goes back to it."""
+HEADER_BUFFER_SIZE = 2048
+"""http.client's buffered file reads only the status line and the headers: the body is
+read from the socket itself (and its file keeps its buffer for the stream's life)."""
 
 
 class StreamHooks(Protocol):
@@ -176,7 +185,7 @@ class _FileMaker:
         self.file: Optional[io.BufferedReader] = None
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        self.file = io.BufferedReader(self.reader)
+        self.file = io.BufferedReader(self.reader, HEADER_BUFFER_SIZE)
         return self.file
 
 
@@ -275,12 +284,19 @@ def body_reader(headers: Mapping[str, str], reader: SocketReader, body: io.Buffe
         raise ValueError(f"the alert stream came with Content-Encoding {encoding!r}")
     held = reader.take_buffered(body)
     recv = reader.recv
+    size = QUIET_READ_SIZE
 
-    def read1(size: int) -> Optional[bytes]:
-        nonlocal held
-        if not held:
-            return recv(size)
-        data, held = held[:size], held[size:]
+    def read1(limit: int) -> Optional[bytes]:
+        nonlocal held, size
+        if held:
+            first, held = held[:limit], held[limit:]
+            return first
+        data = recv(min(size, limit))
+        if data:
+            if len(data) >= size:
+                size = min(2 * size, READ_SIZE)
+            elif len(data) < QUIET_READ_SIZE:
+                size = QUIET_READ_SIZE
         return data
 
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
