@@ -116,7 +116,8 @@ def measure_body(emu: JsonProc, devs: Dict[str, int], ports: List[int], *,
     clients: Dict[str, JsonProc] = {}
     try:
         for side, public in sides:
-            clients[side] = _client(emu, devs[side], ports[devs[side]], public, python)
+            clients[side] = _client(emu, devs[side], ports[devs[side]], public,
+                                    python if public else None)
         lat = {}
         for side, _ in sides:
             log(f"  latency, {side} ...")

@@ -58,7 +58,7 @@ def measure(devices: int, seconds: float, *, emulators: int = 1, public_python: 
                              password=common.PASSWORD, reply_s=600)
         log(f"opened in {opened['open_s']:.1f} s ({opened['connected']} streams connected); "
             f"running {seconds:.0f} s ...")
-        client.call("go")
+        armed = client.call("go")
         start = time.monotonic() + 0.5
         for i, emu in enumerate(emus):
             emu.send({"cmd": "scale_run", "seconds": seconds, "rate": 1.0, "start": start,
@@ -77,7 +77,7 @@ def measure(devices: int, seconds: float, *, emulators: int = 1, public_python: 
               "extra": sum(max(0, c - s) for c, s in zip(got["counts"], sent)),
               "fraction": delivered / total_sent if total_sent else 0.0,
               "cpu_pct": 100.0 * got["cpu_s"] / got["wall_s"] if got["wall_s"] else float("nan"),
-              "open": opened, "collect": {k: v for k, v in got.items() if k not in
+              "open": opened, "go": armed, "collect": {k: v for k, v in got.items() if k not in
                                           ("counts", "times")},
               "emulator_cpu_pct": [100.0 * r["cpu_s"] / max(r["t_end"] - r["t_start"], 1e-9)
                                    for r in runs],

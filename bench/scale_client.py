@@ -15,7 +15,8 @@ process only; never the library's code):
 ``--switchinterval S`` (sys.setswitchinterval), ``--gc-freeze`` (gc.freeze() once every
 camera is open), ``--gc-threshold A,B,C`` (gc.set_threshold), ``--gc-off``, and
 ``--py-spy FILE`` (py-spy samples the thread holding the GIL, during the run only),
-``--read-size N`` (this pyhik's pyhik.stream.watcher.READ_SIZE, monkeypatched). Garbage
+``--tracemalloc`` (what the Python allocators hold at the end, by line),
+``--read-size N`` (this pyhik's pyhik.stream.transport.READ_SIZE, monkeypatched). Garbage
 collections during the run are always counted and timed per generation (gc.callbacks).
 """
 
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from typing import Any, Dict, List
 
 from pyhik.hikvision import HikCamera
@@ -111,6 +113,50 @@ class GcTimer:
                 for g, p in self.pauses.items()}
 
 
+def _malloc_top(n: int = 15) -> Dict[str, Any]:
+    """What the Python allocators hold now (tracemalloc): the total, and the lines that
+    allocated most of it. Memory outside them (thread stacks, glibc's arenas, the
+    interpreter's per-thread state) is RSS less this total."""
+    current, peak = tracemalloc.get_traced_memory()
+    stats = tracemalloc.take_snapshot().statistics("lineno")[:n]
+    return {"current_kib": current // 1024, "peak_kib": peak // 1024,
+            "top": [{"where": str(s.traceback), "kib": s.size // 1024, "count": s.count}
+                    for s in stats]}
+
+
+def _smaps() -> Dict[str, Any]:
+    """The client's resident memory by kind of mapping (/proc/self/smaps, KiB): thread
+    stacks (8 MiB less a guard page, told by their size), CPython's object arenas (1 MiB
+    anonymous maps), the main heap, files, and the other anonymous maps (glibc's
+    per-thread malloc arenas among them), the largest of those listed."""
+    kinds: Dict[str, List[int]] = {}
+    others: List[List[int]] = []
+    size, kind = 0, "other"
+    try:
+        with open("/proc/self/smaps", encoding="ascii", errors="replace") as lines:
+            for line in lines:
+                fields = line.split()
+                if "-" in fields[0] and not fields[0].endswith(":"):
+                    lo, hi = (int(v, 16) for v in fields[0].split("-"))
+                    size = (hi - lo) // 1024
+                    path = fields[5] if len(fields) > 5 else ""
+                    kind = ("heap" if path == "[heap]" else "file" if path.startswith("/")
+                            else "thread stacks" if 8180 <= size <= 8192
+                            else "object arenas" if size == 1024 else "anon other")
+                elif fields[0] == "Rss:":
+                    rss = int(fields[1])
+                    entry = kinds.setdefault(kind, [0, 0])
+                    entry[0] += 1
+                    entry[1] += rss
+                    if kind == "anon other" and rss:
+                        others.append([size, rss])
+    except OSError:
+        return {}
+    out: Dict[str, Any] = {k: {"maps": v[0], "rss_kib": v[1]} for k, v in kinds.items()}
+    out["largest anon other (size, rss)"] = sorted(others, key=lambda x: -x[1])[:8]
+    return out
+
+
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--switchinterval", type=float)
@@ -119,6 +165,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--gc-off", action="store_true")
     parser.add_argument("--py-spy", metavar="FILE")
     parser.add_argument("--read-size", type=int)
+    parser.add_argument("--tracemalloc", action="store_true")
     return parser.parse_args()
 
 
@@ -168,8 +215,10 @@ def main() -> int:
     if opts.switchinterval:
         sys.setswitchinterval(opts.switchinterval)
     if opts.read_size:
-        import pyhik.stream.watcher  # this pyhik only: its stream read size, patched here alone
-        pyhik.stream.watcher.READ_SIZE = opts.read_size  # type: ignore[attr-defined]
+        import pyhik.stream.transport  # this pyhik only: its stream read size, patched here alone
+        pyhik.stream.transport.READ_SIZE = opts.read_size  # type: ignore[attr-defined]
+    if opts.tracemalloc:
+        tracemalloc.start()
     if opts.gc_threshold:
         gc.set_threshold(*(int(v) for v in opts.gc_threshold.split(",")))
     gc_timer = GcTimer()
@@ -259,9 +308,11 @@ def main() -> int:
                      "wall_s": t1 - t0, "threads": _status("Threads:"),
                      "python_threads": threading.active_count(),
                      "threads_max": max(sampler.threads_max, _status("Threads:")),
-                     "rss_kib": _status("VmRSS:"),
+                     "rss_kib": _status("VmRSS:"), "smaps": _smaps(),
                      "rss_max_kib": max(sampler.rss_max, _status("VmRSS:")),
                      "connected": sum(1 for c in cams if c.stream_connected)}
+            if opts.tracemalloc:
+                reply["tracemalloc"] = _malloc_top()
             if msg.get("times"):
                 reply["times"] = [c.times for c in counters]
         else:

@@ -9,6 +9,7 @@ import socket
 import ssl
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any, Callable
 
@@ -455,6 +456,70 @@ def test_socket_reader_returns_none_at_the_deadline_then_bytes_then_eof():
         assert read() == b"hello"
         b.shutdown(socket.SHUT_WR)
         assert read() == b""
+    finally:
+        a.close()
+        b.close()
+
+
+def test_body_reader_gives_the_bytes_that_came_with_the_headers_first():
+    a, b = socket.socketpair()
+    try:
+        reader = transport.SocketReader(a)
+        body = io.BufferedReader(reader)
+        b.sendall(b"Header: 1\r\n\r\n<first/>")
+        assert body.readline() == b"Header: 1\r\n" and body.readline() == b"\r\n"
+        read = transport.body_reader({}, reader, body)
+        reader.until(lambda: 0.01)
+        assert read() == b"<first/>"  # held by the buffered file, not in the socket
+        assert read() is None
+        b.sendall(b"<second/>")
+        assert read() == b"<second/>"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_waiting_read_holds_no_read_buffer():
+    """A thousand idle streams must not keep a thousand 64 KiB buffers while they wait."""
+    a, b = socket.socketpair()
+    held = []
+    try:
+        reader = transport.SocketReader(a)
+        read = transport.body_reader({}, reader, io.BufferedReader(reader))
+
+        def deadline():  # called on the reading thread while it is about to wait
+            held.append(tracemalloc.get_traced_memory()[0] - before)
+            return 0.0
+        reader.until(deadline)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            assert read() is None
+        finally:
+            tracemalloc.stop()
+        assert held and max(held) < transport.READ_SIZE // 4
+    finally:
+        a.close()
+        b.close()
+
+
+def test_reads_grow_while_bytes_keep_coming_and_shrink_when_quiet():
+    a, b = socket.socketpair()
+    try:
+        reader = transport.SocketReader(a)
+        read = transport.body_reader({}, reader, io.BufferedReader(reader))
+        reader.until(lambda: 1.0)
+        sender = threading.Thread(target=b.sendall, args=(b"x" * (8 * transport.READ_SIZE),))
+        sender.start()
+        sizes = []
+        while sum(sizes) < 8 * transport.READ_SIZE:
+            sizes.append(len(read() or b""))
+        sender.join(5)
+        assert sizes[0] == transport.QUIET_READ_SIZE and max(sizes) == transport.READ_SIZE
+        b.sendall(b"<alert/>")
+        assert read() == b"<alert/>"
+        b.sendall(b"y" * transport.READ_SIZE)
+        assert len(read()) == transport.QUIET_READ_SIZE  # quiet again: small reads first
     finally:
         a.close()
         b.close()

@@ -18,6 +18,8 @@ from typing import Any, List, Mapping, Optional
 from pyhik.errors import ConfigError, PyhikError
 from pyhik.mqtt.topics import DEFAULT_BASE, DEFAULT_DISCOVERY_PREFIX, default_bridge_id, valid_topic_level
 
+from .watch import freeze_setup
+
 EXIT_OK, EXIT_FAILED = 0, 1
 CONNECT_TIMEOUT_S = 12.0
 """Leaves time to stop within the promised 15 s from start to the error line."""
@@ -100,6 +102,7 @@ def run(args: argparse.Namespace, *, stop: Optional[threading.Event] = None,
                         tls_ca=args.tls_ca, **bridge_options)
         with signals_set(stop):
             bridge.start(args.connect_timeout, stop)
+            freeze_setup()
             try:
                 while not stop.wait(0.5):
                     pass

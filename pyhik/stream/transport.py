@@ -32,7 +32,7 @@ import socket
 import ssl
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -47,9 +47,18 @@ from pyhik.protocol.chunked import ChunkedDecoder
 from . import dial
 
 __all__ = ["StreamHooks", "SocketReader", "StreamAdapter", "serving", "mount", "shutdown",
-           "body_reader", "READ_SIZE"]
+           "body_reader", "READ_SIZE", "QUIET_READ_SIZE"]
 
 READ_SIZE = 65536
+"""The most one read of the body takes (while alerts come faster than they are read)."""
+QUIET_READ_SIZE = 4096
+"""A read's size while the stream is quiet: an alert is about 1 KiB, and every read makes
+a buffer this large before the socket says how much it has (a thousand quiet streams
+making 64 KiB ones spread the allocator's arenas). A read that fills it doubles it, up
+to READ_SIZE; one that takes less than this goes back to it."""
+HEADER_BUFFER_SIZE = 2048
+"""http.client's buffered file reads only the status line and the headers: the body is
+read from the socket itself (and its file keeps its buffer for the stream's life)."""
 
 
 class StreamHooks(Protocol):
@@ -109,6 +118,7 @@ class SocketReader(io.RawIOBase):
         self._raw = sock.makefile("rb", buffering=0)
         self.wait_s: Optional[Callable[[], Optional[float]]] = None
         self.idle = False
+        self._hold = False  # take_buffered(): the socket is not to be read
         self._pending = getattr(sock, "pending", None)
         self._poll: Any = None
         if hasattr(select, "poll"):
@@ -119,6 +129,8 @@ class SocketReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> Optional[int]:
+        if self._hold:
+            return None
         wait_s = self.wait_s
         if wait_s is None:
             return self._raw.readinto(buffer)
@@ -130,6 +142,37 @@ class SocketReader(io.RawIOBase):
                     continue
             self.idle = True
             return None
+
+    def recv(self, size: int) -> Optional[bytes]:
+        """The socket's next bytes (up to ``size``; ``b""`` at its end), None (with ``idle``
+        set) when the deadline came first. The buffer is made only once bytes are in, so
+        a thread waiting here holds no memory for them (a thousand idle streams would
+        otherwise keep a thousand read buffers)."""
+        wait_s = self.wait_s
+        if wait_s is None:
+            return self.sock.recv(size)
+        while True:  # the deadline is worked out only when no byte is in already
+            if self._ready(0.0) or self._ready(wait_s()):
+                try:
+                    return self.sock.recv(size)
+                except _WOULD_BLOCK:  # TLS: a record not complete yet
+                    continue
+            self.idle = True
+            return None
+
+    def take_buffered(self, body: io.BufferedReader) -> bytes:
+        """The bytes ``body`` (a buffered file over this reader) holds already, without
+        reading the socket: what came in with the response's headers."""
+        self._hold = True
+        try:
+            chunks: List[bytes] = []
+            while True:
+                chunk = body.read1(READ_SIZE)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        finally:
+            self._hold = False
 
     def until(self, wait_s: Callable[[], Optional[float]]) -> None:
         """Enter the body phase: from now on a read waits at most ``wait_s()`` seconds."""
@@ -158,7 +201,7 @@ class _FileMaker:
         self.file: Optional[io.BufferedReader] = None
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        self.file = io.BufferedReader(self.reader)
+        self.file = io.BufferedReader(self.reader, HEADER_BUFFER_SIZE)
         return self.file
 
 
@@ -302,20 +345,33 @@ def body_reader(headers: Mapping[str, str], reader: SocketReader, body: io.Buffe
     """A function returning the body's next bytes as soon as any are in: ``b""`` at its
     end, None when ``reader``'s deadline came first.
 
-    The body is read from http.client's own buffered file (so bytes that came with the
-    headers are not lost), de-chunked here many HTTP chunks per read (through http.client
-    it costs several calls per chunk, and devices send a chunk per alert), or bounded by
-    Content-Length, or read to the close. A Content-Encoding raises ValueError: it was
-    not asked for (StreamAdapter asks for identity) and no device uses one.
+    The bytes http.client's buffered file already holds (those that came with the
+    headers) come first; after them the body is read from the socket itself
+    (:meth:`SocketReader.recv`: one call per read, no buffer held while waiting), and
+    de-chunked here many HTTP chunks per read (through http.client it costs several calls
+    per chunk, and devices send a chunk per alert), or bounded by Content-Length, or read
+    to the close. A Content-Encoding raises ValueError: it was not asked for
+    (StreamAdapter asks for identity) and no device uses one.
     """
     encoding = headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         raise ValueError(f"the alert stream came with Content-Encoding {encoding!r}")
+    held = reader.take_buffered(body)
+    recv = reader.recv
+    size = QUIET_READ_SIZE
 
-    def read1(size: int) -> Optional[bytes]:
-        reader.idle = False
-        data = body.read1(size)
-        return None if not data and reader.idle else data
+    def read1(limit: int) -> Optional[bytes]:
+        nonlocal held, size
+        if held:
+            first, held = held[:limit], held[limit:]
+            return first
+        data = recv(min(size, limit))
+        if data:
+            if len(data) >= size:
+                size = min(2 * size, READ_SIZE)
+            elif len(data) < QUIET_READ_SIZE:
+                size = QUIET_READ_SIZE
+        return data
 
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         decoder = ChunkedDecoder()
