@@ -1,4 +1,4 @@
-"""Reach a device over TCP in a way that ``stop()`` can abort at once: the stream's dial.
+"""Reach a device in a way that ``stop()`` can abort at once: the stream's dial (TCP, TLS).
 
 urllib3 creates and connects its socket inside ``connect()`` and makes it known only
 once connected, so a thread connecting to a device that is off (SYN sent, no answer)
@@ -23,10 +23,14 @@ import errno
 import os
 import select
 import socket
+import ssl
 import time
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, Type
 
-__all__ = ["Registry", "Aborted", "Timeout", "reach"]
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
+from urllib3.util.ssl_ import create_urllib3_context, resolve_cert_reqs
+
+__all__ = ["Registry", "Aborted", "Timeout", "reach", "tls_context"]
 
 # How often the wait checks the stop flag, where shutting the socket down does not
 # wake it (shutdown() of a connecting socket does on Linux).
@@ -108,3 +112,22 @@ def _writable(sock: socket.socket, timeout: float) -> bool:
         return bool(poll.poll(timeout * 1000.0))
     _, writable, failed = select.select([], [sock], [sock], timeout)  # Windows: no poll
     return bool(writable or failed)
+
+
+def tls_context(cert_reqs: Any, ca_certs: Optional[str], ca_cert_dir: Optional[str],
+                ca_cert_data: Any, socket_class: Type[ssl.SSLSocket]) -> ssl.SSLContext:
+    """A new context for one connection, as urllib3 makes one when none is given, whose
+    sockets are ``socket_class`` (``sslsocket_class``, a public hook: the stream transport's
+    reports itself before its handshake, so that ``stop()`` can shut it down).
+
+    urllib3 still applies the connection's verify settings to it (the verify mode, the
+    CA bundle or directory requests passed for ``verify``, the host name check). A given
+    context, unlike its own, gets no default CAs from urllib3: when requests passes none
+    while verifying (2.32.0-2.32.4 bring a context of their own for ``verify=True``
+    instead), this one trusts what requests' context does, its default bundle."""
+    mode = resolve_cert_reqs(cert_reqs)
+    context = create_urllib3_context(cert_reqs=mode)
+    if mode != ssl.CERT_NONE and not (ca_certs or ca_cert_dir or ca_cert_data):
+        context.load_verify_locations(DEFAULT_CA_BUNDLE_PATH)
+    context.sslsocket_class = socket_class
+    return context

@@ -36,11 +36,9 @@ from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, P
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError
-from urllib3.util.ssl_ import create_urllib3_context, resolve_cert_reqs
 
 from pyhik.protocol.chunked import ChunkedDecoder
 
@@ -254,8 +252,9 @@ class _StreamHTTPConnection(_ReportingConnection, HTTPConnection):  # type: igno
 class _StreamHTTPSConnection(_ReportingConnection, HTTPSConnection):  # type: ignore[misc]
     def connect(self) -> None:
         if _hooks() is not None:
-            self.ssl_context = _tls_context(self.cert_reqs, self.ca_certs, self.ca_cert_dir,
-                                            getattr(self, "ca_cert_data", None))
+            self.ssl_context = dial.tls_context(self.cert_reqs, self.ca_certs, self.ca_cert_dir,
+                                                getattr(self, "ca_cert_data", None),
+                                                _ReportingTLSSocket)
         super().connect()
 
 
@@ -273,24 +272,6 @@ class _ReportingTLSSocket(ssl.SSLSocket):
             super().do_handshake(*args, **kwargs)
         finally:
             hooks.connecting(None)  # under the stream's lock: stop() is done with it before close
-
-
-def _tls_context(cert_reqs: Any, ca_certs: Optional[str], ca_cert_dir: Optional[str],
-                 ca_cert_data: Any) -> ssl.SSLContext:
-    """A new context for one connection, as urllib3 makes one when none is given, whose
-    sockets are :class:`_ReportingTLSSocket` (``sslsocket_class``, a public hook).
-
-    urllib3 still applies the connection's verify settings to it (the verify mode, the
-    CA bundle or directory requests passed for ``verify``, the host name check). A given
-    context, unlike its own, gets no default CAs from urllib3: when requests passes none
-    while verifying (2.32.0-2.32.4 bring a context of their own for ``verify=True``
-    instead), this one trusts what requests' context does, its default bundle."""
-    mode = resolve_cert_reqs(cert_reqs)
-    context = create_urllib3_context(cert_reqs=mode)
-    if mode != ssl.CERT_NONE and not (ca_certs or ca_cert_dir or ca_cert_data):
-        context.load_verify_locations(DEFAULT_CA_BUNDLE_PATH)
-    context.sslsocket_class = _ReportingTLSSocket
-    return context
 
 
 class _StreamHTTPPool(HTTPConnectionPool):
