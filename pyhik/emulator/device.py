@@ -76,23 +76,10 @@ class EmulatedDevice:
 
     # --- facts --------------------------------------------------------------------------
 
-    @property
-    def name(self) -> str:
-        """deviceName."""
-        return self.identity.name
-
-    @property
-    def kind(self) -> str:
-        """``"camera"`` or ``"nvr"``."""
-        return self.identity.kind
-
-    @property
-    def channels(self) -> int:
-        return self.identity.channels
-
-    @property
-    def username(self) -> str:
-        return self._auth.username
+    name = property(lambda self: self.identity.name, doc="deviceName.")
+    kind = property(lambda self: self.identity.kind, doc='``"camera"`` or ``"nvr"``.')
+    channels = property(lambda self: self.identity.channels, doc="Video channels.")
+    username = property(lambda self: self._auth.username, doc="The user it accepts.")
 
     @property
     def url(self) -> str:

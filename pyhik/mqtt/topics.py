@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 DEFAULT_BASE = "pyhik"
@@ -49,23 +49,28 @@ class Topics:
     base: str = DEFAULT_BASE
     discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX
 
-    # -- the bridge ----------------------------------------------------------------------
-    @property
-    def client_id(self) -> str:
-        return f"pyhik-{self.bridge_id}"
+    # Fixed names, worked out once (see __post_init__).
+    client_id: str = field(init=False)
+    """The MQTT client id, ``pyhik-<bridge-id>``."""
+    bridge_availability: str = field(init=False)
+    bridge_info: str = field(init=False)
+    bridge_device_id: str = field(init=False)
+    """The bridge's Home Assistant device id, the ``via_device`` of its devices."""
+    ha_status: str = field(init=False)
+    """Home Assistant's birth and last will."""
+    device_config_filter: str = field(init=False)
+    entity_config_filter: str = field(init=False)
 
-    @property
-    def bridge_availability(self) -> str:
-        return f"{self.base}/bridge/{self.bridge_id}/availability"
-
-    @property
-    def bridge_info(self) -> str:
-        return f"{self.base}/bridge/{self.bridge_id}/info"
-
-    @property
-    def bridge_device_id(self) -> str:
-        """The bridge's Home Assistant device id, the ``via_device`` of its devices."""
-        return f"pyhik_bridge_{self.bridge_id}"
+    def __post_init__(self) -> None:
+        bridge, prefix = f"{self.base}/bridge/{self.bridge_id}", self.discovery_prefix
+        for name, value in (("client_id", f"pyhik-{self.bridge_id}"),
+                            ("bridge_availability", f"{bridge}/availability"),
+                            ("bridge_info", f"{bridge}/info"),
+                            ("bridge_device_id", f"pyhik_bridge_{self.bridge_id}"),
+                            ("ha_status", f"{prefix}/status"),
+                            ("device_config_filter", f"{prefix}/device/+/config"),
+                            ("entity_config_filter", f"{prefix}/binary_sensor/+/+/config")):
+            object.__setattr__(self, name, value)  # a frozen dataclass
 
     # -- devices and sensors -------------------------------------------------------------
     def availability(self, device: str) -> str:
@@ -81,10 +86,6 @@ class Topics:
         return f"{self.base}/{device}/events"
 
     # -- Home Assistant ------------------------------------------------------------------
-    @property
-    def ha_status(self) -> str:
-        return f"{self.discovery_prefix}/status"
-
     def device_config(self, node: str) -> str:
         """Device-based discovery (Home Assistant 2024.11+)."""
         return f"{self.discovery_prefix}/device/{node}/config"
@@ -93,10 +94,3 @@ class Topics:
         """One entity's discovery (older Home Assistant, openHAB)."""
         return f"{self.discovery_prefix}/binary_sensor/{node}/{key}/config"
 
-    @property
-    def device_config_filter(self) -> str:
-        return f"{self.discovery_prefix}/device/+/config"
-
-    @property
-    def entity_config_filter(self) -> str:
-        return f"{self.discovery_prefix}/binary_sensor/+/+/config"

@@ -32,7 +32,7 @@ import socket
 import ssl
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Protocol
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Protocol, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -74,6 +74,7 @@ class StreamHooks(Protocol):
 
 
 _local = threading.local()
+_T = TypeVar("_T")
 _WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
@@ -129,30 +130,28 @@ class SocketReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> Optional[int]:
         if self._hold:
             return None
-        wait_s = self.wait_s
-        if wait_s is None:
+        if self.wait_s is None:
             return self._raw.readinto(buffer)
-        while True:  # the deadline is worked out only when no byte is in already
-            if self._ready(0.0) or self._ready(wait_s()):
-                try:
-                    return self.sock.recv_into(buffer)
-                except _WOULD_BLOCK:  # TLS: a record not complete yet
-                    continue
-            self.idle = True
-            return None
+        return self._when_ready(lambda: self.sock.recv_into(buffer))
 
     def recv(self, size: int) -> Optional[bytes]:
         """The socket's next bytes (up to ``size``; ``b""`` at its end), None (with ``idle``
         set) when the deadline came first. The buffer is made only once bytes are in, so
         a thread waiting here holds no memory for them (a thousand idle streams would
         otherwise keep a thousand read buffers)."""
-        wait_s = self.wait_s
-        if wait_s is None:
+        if self.wait_s is None:
             return self.sock.recv(size)
+        return self._when_ready(lambda: self.sock.recv(size))
+
+    def _when_ready(self, read: Callable[[], _T]) -> Optional[_T]:
+        """``read()`` once bytes are in; None (with ``idle`` set) when the deadline of
+        ``wait_s`` came first."""
+        wait_s = self.wait_s
+        assert wait_s is not None
         while True:  # the deadline is worked out only when no byte is in already
             if self._ready(0.0) or self._ready(wait_s()):
                 try:
-                    return self.sock.recv(size)
+                    return read()
                 except _WOULD_BLOCK:  # TLS: a record not complete yet
                     continue
             self.idle = True
