@@ -72,6 +72,17 @@ def start_bridge(config: Path, port: int, folder: Path, bridge_id: str) -> subpr
         env=common.our_env(), stdout=log, stderr=log, cwd=str(common.REPO))
 
 
+def tear_down(bridge: Any, sub: Any, emu: Any, broker: Any) -> None:
+    """Stop what a measurement started: the bridge and the subscriber (None when they
+    never started), then the emulators and the broker."""
+    if bridge is not None:
+        stop_bridge(bridge)
+    if sub is not None:
+        sub.close()
+    emu.close()
+    broker.stop()
+
+
 def stop_bridge(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -117,12 +128,7 @@ def run_latency(folder: Path, alerts: int, log: Any) -> Dict[str, Any]:
         sub.wait(lambda: len(sub.on(topic)) >= before + alerts, 30)
         seen = sub.on(topic)[before:before + alerts]
     finally:
-        if bridge is not None:
-            stop_bridge(bridge)
-        if sub is not None:
-            sub.close()
-        emu.close()
-        broker.stop()
+        tear_down(bridge, sub, emu, broker)
     lat_on, lat_all = [], []
     for t_push, is_on, msg in zip(pushed["times"], pushed["states"], seen):
         ms = (msg.at - t_push) * 1000
@@ -180,12 +186,7 @@ def run_scale(folder: Path, devices: int, seconds: float, log: Any) -> Dict[str,
         stop.set()
         got = events()
     finally:
-        if bridge is not None:
-            stop_bridge(bridge)
-        if sub is not None:
-            sub.close()
-        emu.close()
-        broker.stop()
+        tear_down(bridge, sub, emu, broker)
     fraction = min(got, total) / total if total else 0.0
     cpu_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
     threads = max(s["threads"] for s in samples) if samples else 0
