@@ -221,8 +221,15 @@ def test_watch_real_process_bad_config(tmp_path):
     assert "delay" in one_error_line(proc.stderr)
 
 
+# Python keeps SIGINT ignored when its parent ignored it (a test run started in the
+# background by a shell without job control): make the child's Ctrl-C a terminal's.
+AT_A_TERMINAL = ("import runpy, signal, sys; signal.signal(signal.SIGINT, "
+                 "signal.default_int_handler); runpy.run_module('pyhik', run_name='__main__')")
+
+
 def test_ctrl_c_stops_watch_at_once_without_traceback(cam):
     cmd, options = python_m_pyhik("watch", *device_args(cam))
+    cmd[1:3] = ["-c", AT_A_TERMINAL]
     proc = subprocess.Popen(cmd, **options)
     try:
         assert cam.wait_for_streams(1, timeout=15)
