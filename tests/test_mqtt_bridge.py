@@ -257,7 +257,7 @@ def test_events_during_an_outage_arrive_after_it_in_order(broker, subscriber, em
                 assert not ordered or e["seq"] == ordered[-1]["seq"] + 1
                 ordered.append(e)
         assert [e["state"] for e in ordered] == ["ON"] + ["OFF", "ON"] * 20 + ["OFF"]
-        assert subscriber.last_text(f"pyhik/{node}/motion_2/state") == "OFF"
+        assert subscriber.wait_last(f"pyhik/{node}/motion_2/state", "OFF")
     finally:
         relay.down()
 
@@ -289,8 +289,8 @@ def test_home_assistant_birth_republishes_once_per_burst(broker, subscriber, emu
         # the counter moves before paho's network thread has sent what it counts: wait for
         # exactly that many discovery messages (a later marker could overtake them)
         assert subscriber.wait(lambda: len(subscriber.on(config_topic)) >= burst)
+        assert subscriber.wait_last(f"pyhik/{node}/availability", "online")  # sent after it
         assert len(subscriber.on(config_topic)) == burst
-        assert subscriber.last_text(f"pyhik/{node}/availability") == "online"
         assert subscriber.last(config_topic).json()["cmps"]["motion"]["unique_id"].endswith(
             "_motion")
     finally:
