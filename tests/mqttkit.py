@@ -245,34 +245,32 @@ class Subscriber:
         self.client.loop_stop()
 
 
-def retained_snapshot(port: int, filters: Sequence[str] = ("#",), marker: str = "test/marker",
-                      timeout: float = WAIT_S) -> Dict[str, bytes]:
-    """Everything the broker retains under ``filters`` now (a fresh subscriber, with a
-    marker message to know that every retained message has arrived)."""
+def retained_messages(port: int, filters: Sequence[str] = ("#",), marker: str = "test/marker",
+                      timeout: float = WAIT_S) -> List[Any]:
+    """Every message the broker retains under ``filters`` now, as a fresh subscriber at
+    QoS 1 gets them (a marker message tells that every retained message has arrived)."""
     sub = Subscriber(port, list(filters) + [marker], name=f"snap-{time.monotonic_ns()}")
     try:
         sub.publish(marker, "end")
         if not sub.wait(lambda: sub.last(marker) is not None, timeout):
             raise AssertionError("the snapshot marker never came back")
         with sub._cond:
-            return {m.topic: m.payload for m in sub.messages if m.retain}
+            return [m for m in sub.messages if m.retain]
     finally:
         sub.close()
+
+
+def retained_snapshot(port: int, filters: Sequence[str] = ("#",), marker: str = "test/marker",
+                      timeout: float = WAIT_S) -> Dict[str, bytes]:
+    """topic -> payload of everything the broker retains under ``filters`` now."""
+    return {m.topic: m.payload for m in retained_messages(port, filters, marker, timeout)}
 
 
 def retained_qos(port: int, filters: Sequence[str] = ("#",), marker: str = "test/marker",
                  timeout: float = WAIT_S) -> Dict[str, int]:
-    """topic -> QoS of every retained message under ``filters`` (as a fresh subscriber at
-    QoS 1 gets it: 0 when it was published or retained at QoS 0)."""
-    sub = Subscriber(port, list(filters) + [marker], name=f"qos-{time.monotonic_ns()}")
-    try:
-        sub.publish(marker, "end")
-        if not sub.wait(lambda: sub.last(marker) is not None, timeout):
-            raise AssertionError("the snapshot marker never came back")
-        with sub._cond:
-            return {m.topic: m.qos for m in sub.messages if m.retain}
-    finally:
-        sub.close()
+    """topic -> QoS of every retained message under ``filters`` (0 when it was published
+    or retained at QoS 0)."""
+    return {m.topic: m.qos for m in retained_messages(port, filters, marker, timeout)}
 
 
 @pytest.fixture(name="broker")
